@@ -1,0 +1,27 @@
+"""genesys.api: the typed resources of genesys.dev/v1alpha1 (single source of the CRDs).
+
+No torch, kopf, litellm, lm_eval or weaviate here: every component imports this.
+"""
+
+from genesys.api.common import API_VERSION, GROUP, VERSION, Condition, ObjectMeta
+from genesys.api.design import Design, DesignSpec, DesignStatus, DesignTree, Proposal, UnitSpec
+from genesys.api.manifest import ManifestError, dump_manifest, load_manifest, loads_manifest, parse_manifest
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "VERSION",
+    "Condition",
+    "Design",
+    "DesignSpec",
+    "DesignStatus",
+    "DesignTree",
+    "ManifestError",
+    "ObjectMeta",
+    "Proposal",
+    "UnitSpec",
+    "dump_manifest",
+    "load_manifest",
+    "loads_manifest",
+    "parse_manifest",
+]

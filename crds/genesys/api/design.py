@@ -1,0 +1,131 @@
+"""The Design resource: an LM block written as a tree of units (DESIGN.md section 3).
+
+A design file IS a Design custom resource: the same YAML is written by the agents,
+validated by `genesys check`, built by the trainer and accepted by `kubectl apply`.
+"""
+
+from __future__ import annotations
+
+import keyword
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from genesys.api.common import API_VERSION, Condition, ObjectMeta, Strict
+
+Operation = Literal["seed", "mutation", "crossover", "scratch"]
+DesignPhase = Literal["Proposed", "Designing", "Implemented", "Failed", "Verifying", "Verified"]
+
+
+def _check_unit_name(name: str) -> str:
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(
+            f"unit name {name!r} must be a Python class name (letters, digits, '_'; e.g. 'GatedMLP')"
+        )
+    return name
+
+
+class Proposal(Strict):
+    """What the design changes and why, as its proposer wrote it."""
+
+    title: str
+    abstract: str = ""
+    body: str = ""
+    rating: float | None = Field(default=None, ge=0, le=5)
+
+
+class UnitSpec(Strict):
+    """One node of the tree: the unit's source code, its children, its hyper-parameters.
+
+    Empty `code` means declared but not implemented yet: the unit is built as an
+    identity placeholder, which is how designs are implemented unit by unit.
+    """
+
+    children: list[str] = Field(default_factory=list)
+    code: str = ""
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("children")
+    @classmethod
+    def _child_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            _check_unit_name(name)
+        if len(set(v)) != len(v):
+            raise ValueError(f"children lists a unit twice: {v}")
+        return v
+
+
+class DesignTree(Strict):
+    """The units of a block, keyed by class name, and which of them is the block."""
+
+    root: str
+    units: dict[str, UnitSpec]
+
+    @field_validator("units")
+    @classmethod
+    def _unit_names(cls, v: dict[str, UnitSpec]) -> dict[str, UnitSpec]:
+        for name in v:
+            _check_unit_name(name)
+        return v
+
+    @model_validator(mode="after")
+    def _root_and_cycles(self) -> DesignTree:
+        if self.root not in self.units:
+            raise ValueError(
+                f"root {self.root!r} is not one of the units ({', '.join(sorted(self.units))}); "
+                "name the block unit in tree.root"
+            )
+        # Children without an entry are declared-but-unimplemented placeholders: allowed.
+        state: dict[str, int] = {}
+
+        def visit(name: str, path: list[str]) -> None:
+            if state.get(name) == 1:
+                raise ValueError(f"the tree has a cycle: {' -> '.join(path + [name])}")
+            if state.get(name) == 2 or name not in self.units:
+                return
+            state[name] = 1
+            for child in self.units[name].children:
+                visit(child, path + [name])
+            state[name] = 2
+
+        visit(self.root, [])
+        return self
+
+    def reachable(self) -> list[str]:
+        """Unit names reachable from the root, children before parents."""
+        order: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in order:
+                return
+            for child in self.units[name].children if name in self.units else []:
+                visit(child)
+            order.append(name)
+
+        visit(self.root)
+        return order
+
+
+class DesignSpec(Strict):
+    evolution: str | None = None  # owning Evolution; absent for a loose file
+    parents: list[str] = Field(default_factory=list)
+    operation: Operation = "seed"
+    proposal: Proposal | None = None
+    tree: DesignTree
+
+
+class DesignStatus(Strict):
+    phase: DesignPhase | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Design(Strict):
+    api_version: Literal["genesys.dev/v1alpha1"] = Field(default=API_VERSION, alias="apiVersion")
+    kind: Literal["Design"] = "Design"
+    metadata: ObjectMeta
+    spec: DesignSpec
+    status: DesignStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name

@@ -1,0 +1,66 @@
+"""Seed designs: human architectures (GPT, Mamba2, RetNet, RWKV, TTT) that start a population.
+
+A seed is a small YAML file in `seeds/` naming its root unit and describing it; its
+tree is the root's declared children, recursively, taken from the unit library.
+`examples/designs/*.yaml` are these manifests written out (`genesys designs export`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from importlib import resources
+
+import yaml
+
+from genesys.api import Design, DesignSpec, DesignTree, ObjectMeta, Proposal, UnitSpec
+from genesys.gau.library import get_unit
+
+
+class SeedNotFoundError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@cache
+def _seed_files() -> dict[str, dict]:
+    seeds = {}
+    for entry in resources.files("genesys.gau").joinpath("seeds").iterdir():
+        if entry.name.endswith(".yaml"):
+            seeds[entry.name.removesuffix(".yaml")] = yaml.safe_load(entry.read_text(encoding="utf-8"))
+    return dict(sorted(seeds.items()))
+
+
+def seed_names() -> list[str]:
+    return list(_seed_files())
+
+
+def tree_from_library(root: str) -> DesignTree:
+    """The tree under `root`, each unit's children as its file declares them."""
+    units: dict[str, UnitSpec] = {}
+    pending = [root]
+    while pending:
+        name = pending.pop()
+        if name in units:
+            continue
+        unit = get_unit(name)
+        units[name] = UnitSpec(children=list(unit.children), code=unit.source)
+        pending.extend(unit.children)
+    return DesignTree(root=root, units=units)
+
+
+def seed_design(name: str) -> Design:
+    files = _seed_files()
+    if name not in files:
+        near = difflib.get_close_matches(name, list(files), n=3)
+        hint = f"did you mean {', '.join(near)}?" if near else f"seeds are: {', '.join(files)}"
+        raise SeedNotFoundError(f"no seed design named {name!r}; {hint}")
+    entry = files[name]
+    return Design(
+        metadata=ObjectMeta(name=name, labels={"genesys.dev/seed": "true"}),
+        spec=DesignSpec(
+            operation="seed",
+            proposal=Proposal(title=entry["title"], abstract=entry["abstract"].strip()),
+            tree=tree_from_library(entry["root"]),
+        ),
+    )
