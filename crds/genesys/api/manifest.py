@@ -100,6 +100,16 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _BlockDumper.add_representer(str, _str)
 
 
+def _prune(value: object) -> object:
+    """Drop empty lists, mappings and strings so written manifests stay short."""
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in ({}, [], "")}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
 def dump_manifest(obj: BaseModel) -> str:
-    data = obj.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=False)
+    data = _prune(obj.model_dump(mode="json", by_alias=True, exclude_none=True))
     return yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)

@@ -62,7 +62,7 @@ def fit_to_params(
     *,
     count: Literal["total", "non_embedding"] = "non_embedding",
     tolerance: float = 0.2,
-    d_model_step: int = 32,
+    d_model_step: int = 64,
     max_n_block: int = 96,
     **overrides: Any,
 ) -> FittedSize:

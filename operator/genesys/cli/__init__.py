@@ -1,0 +1,1 @@
+"""genesys.cli: the `genesys` command. Heavy components are imported inside commands."""

@@ -1,0 +1,75 @@
+"""`genesys designs ...`: the seed designs and the unit library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from genesys.cli.errors import user_errors
+
+app = typer.Typer(help="Seed designs and the unit library.", no_args_is_help=True)
+console = Console()
+
+
+@app.command("seeds")
+def seeds(
+    vocab_size: int = typer.Option(4096, help="Vocabulary size of the LM."),
+    d_model: int = typer.Option(128, help="Model width."),
+    n_block: int = typer.Option(4, help="Number of blocks."),
+) -> None:
+    """List the seed designs with their parameter counts at one width and depth."""
+    from genesys.gau import design_parameters, seed_design, seed_names
+
+    table = Table(title=f"seed designs at d_model={d_model}, n_block={n_block}, vocab={vocab_size}")
+    for col in ("NAME", "ROOT"):
+        table.add_column(col, no_wrap=True)
+    for col in ("UNITS", "PARAMS", "NON-EMBEDDING"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("TITLE")
+    with user_errors():
+        for name in seed_names():
+            design = seed_design(name)
+            p = design_parameters(design, vocab_size, d_model, n_block)
+            tree = design.spec.tree
+            title = design.spec.proposal.title if design.spec.proposal else ""
+            table.add_row(name, tree.root, str(len(tree.units)), f"{p.total:,}", f"{p.non_embedding:,}", title)
+    console.print(table)
+
+
+@app.command("units")
+def units(role: str = typer.Option(None, help="Only units of this role (token_mixer, channel_mixer, ...).")) -> None:
+    """List the unit library: each unit's role, children and hyper-parameter choices."""
+    from genesys.gau import library
+    from genesys.gau.library import ROLES
+
+    if role is not None and role not in ROLES:
+        console.print(f"[red]error:[/] unknown role {role!r}; roles are {', '.join(ROLES)}")
+        raise typer.Exit(2)
+    table = Table(title="unit library")
+    table.add_column("UNIT", no_wrap=True)
+    table.add_column("ROLE", no_wrap=True)
+    for col in ("CHILDREN", "SEARCH SPACE", "SUMMARY"):
+        table.add_column(col)
+    for unit in sorted(library().values(), key=lambda u: (u.role, u.name)):
+        if role and unit.role != role:
+            continue
+        space = ", ".join(f"{k}={v}" for k, v in unit.search_space.items())
+        table.add_row(unit.name, unit.role, ", ".join(unit.children), space, unit.doc.split("\n")[0])
+    console.print(table)
+
+
+@app.command("export")
+def export(out_dir: Path = typer.Argument(..., help="Directory to write <seed>.yaml manifests into.")) -> None:
+    """Write every seed design as a Design manifest (this is how examples/designs/ is made)."""
+    from genesys.api import dump_manifest
+    from genesys.gau import seed_design, seed_names
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with user_errors():
+        for name in seed_names():
+            path = out_dir / f"{name}.yaml"
+            path.write_text(dump_manifest(seed_design(name)), encoding="utf-8")
+            console.print(f"wrote {path}")

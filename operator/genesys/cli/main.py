@@ -1,0 +1,22 @@
+"""The `genesys` command line: one entry point for every component.
+
+    genesys designs seeds            # the seed designs and their sizes
+    genesys designs units            # the unit library, by role
+    genesys designs export DIR       # write the seeds as Design manifests
+
+Subcommands import their component lazily, so `genesys --help` needs no torch.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from genesys.cli import designs
+
+app = typer.Typer(
+    name="genesys",
+    help="Language models discovering language-model architectures.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(designs.app, name="designs")
