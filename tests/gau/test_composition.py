@@ -51,6 +51,8 @@ def test_z_flows_across_units_and_layers_and_star_z_receives_everything():
     lm(torch.zeros(1, 3, dtype=torch.long))
     assert seen[0]["depth"] == 4
     assert seen[0]["seen"] == [(i, 4) for i in range(4)]
+    logits, Z = lm(torch.zeros(1, 3, dtype=torch.long), return_z=True)
+    assert logits.shape == (1, 3, 10) and Z["depth"] == 4
 
 
 def test_gpt2_init_scales_residual_projections():
@@ -79,3 +81,14 @@ def test_builds_on_meta_device_without_memory():
     with torch.device("meta"):
         lm = build_lm(load_design("gpt2"), vocab_size=50_000, d_model=1024, n_block=24)
     assert next(lm.parameters()).device.type == "meta"
+
+
+def test_device_and_dtype_reach_every_module_not_kwarg_all():
+    from genesys.gau import build_block
+
+    lm = build_lm(load_design("gpt2"), vocab_size=50, d_model=64, n_block=2, dtype=torch.float64)
+    assert {p.dtype for p in lm.parameters()} == {torch.float64}
+    assert lm.blocks[0].kwarg_all == {}
+    block = build_block(load_design("gpt2"), 64, dtype=torch.float64)
+    assert {p.dtype for p in block.parameters()} == {torch.float64}
+    assert lm(torch.zeros(1, 4, dtype=torch.long)).dtype == torch.float64

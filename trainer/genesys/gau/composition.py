@@ -34,17 +34,20 @@ class GAULanguageModel(nn.Module):
         n_block: int,
         kwarg_all: dict[str, Any],
         norm_eps: float = 1e-5,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ):
         super().__init__()
         assert vocab_size > 0 and d_model > 0 and n_block > 0, (vocab_size, d_model, n_block)
         self.vocab_size, self.d_model, self.n_block = vocab_size, d_model, n_block
-        self.embedding = nn.Embedding(vocab_size, d_model)
+        factory = {"device": device, "dtype": dtype}
+        self.embedding = nn.Embedding(vocab_size, d_model, **factory)
         self.blocks = nn.ModuleList(
-            block_cls(embed_dim=d_model, block_loc=(i, n_block), kwarg_all=kwarg_all, **kwarg_all)
+            block_cls(embed_dim=d_model, block_loc=(i, n_block), kwarg_all=kwarg_all, **factory, **kwarg_all)
             for i in range(n_block)
         )
-        self.norm = nn.RMSNorm(d_model, eps=norm_eps)
-        self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
+        self.norm = nn.RMSNorm(d_model, eps=norm_eps, **factory)
+        self.lm_head = nn.Linear(d_model, vocab_size, bias=False, **factory)
         self.lm_head.weight = self.embedding.weight  # tied
         self.reset_parameters()
 
@@ -65,26 +68,39 @@ class GAULanguageModel(nn.Module):
             if isinstance(module, GAUBase):
                 module._init_weights()
 
-    def forward(self, input_ids: torch.Tensor, **Z: Any) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, return_z: bool = False, **Z: Any
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
+        """Logits (B, L, vocab_size); with `return_z`, also the final Z, where units
+        leave training signals such as a mixture-of-experts `aux_loss` to add to the loss."""
         X = self.embedding(input_ids)  # (B, L, D)
         for block in self.blocks:
             X, Z = block(X, **Z)
-        return self.lm_head(self.norm(X))  # (B, L, vocab_size)
+        logits = self.lm_head(self.norm(X))  # (B, L, vocab_size)
+        return (logits, Z) if return_z else logits
+
+
+def _factory(overrides: dict[str, Any]) -> dict[str, Any]:
+    """`device` and `dtype` go to every module's constructor, never into kwarg_all."""
+    return {k: overrides.pop(k) for k in ("device", "dtype") if k in overrides}
 
 
 def build_block(design: Design, d_model: int, block_loc: tuple[int, int] = (0, 1), **overrides: Any) -> GAUBase:
     """One block of `design` on its own, e.g. to test or time a unit tree."""
-    classes = compile_design(design)
-    root = classes[design.spec.tree.root]
-    return root(embed_dim=d_model, block_loc=block_loc, kwarg_all=overrides, **overrides)
+    factory = _factory(overrides)
+    root = compile_design(design)[design.spec.tree.root]
+    return root(embed_dim=d_model, block_loc=block_loc, kwarg_all=overrides, **factory, **overrides)
 
 
 def build_lm(design: Design, vocab_size: int, d_model: int, n_block: int, **overrides: Any) -> GAULanguageModel:
     """Build the language model of `design`.
 
     `overrides` are hyper-parameters handed to every unit through `kwarg_all`
-    (e.g. `n_heads=8`); a unit's own `args` in the manifest take precedence.
-    Build under `torch.device("meta")` to size a model without allocating it.
+    (e.g. `n_heads=8`); a unit's own `args` in the manifest take precedence;
+    `device` and `dtype` are passed to every module. Build under
+    `torch.device("meta")` to size a model without allocating it.
     """
-    classes = compile_design(design)
-    return GAULanguageModel(classes[design.spec.tree.root], vocab_size, d_model, n_block, dict(overrides))
+    overrides = dict(overrides)
+    factory = _factory(overrides)
+    root = compile_design(design)[design.spec.tree.root]
+    return GAULanguageModel(root, vocab_size, d_model, n_block, overrides, **factory)
