@@ -5,6 +5,7 @@ No torch, kopf, litellm, lm_eval or weaviate here: every component imports this.
 
 from genesys.api.common import API_VERSION, GROUP, VERSION, Condition, ObjectMeta
 from genesys.api.design import Design, DesignSpec, DesignStatus, DesignTree, Proposal, UnitSpec
+from genesys.api.verification import VerificationJob, VerificationJobSpec, VerificationJobStatus
 from genesys.api.manifest import ManifestError, dump_manifest, load_manifest, loads_manifest, parse_manifest
 
 __all__ = [
@@ -20,6 +21,9 @@ __all__ = [
     "ObjectMeta",
     "Proposal",
     "UnitSpec",
+    "VerificationJob",
+    "VerificationJobSpec",
+    "VerificationJobStatus",
     "dump_manifest",
     "load_manifest",
     "loads_manifest",

@@ -3,6 +3,8 @@
     genesys designs seeds            # the seed designs and their sizes
     genesys designs units            # the unit library, by role
     genesys designs export DIR       # write the seeds as Design manifests
+    genesys check DESIGN.yaml        # the symbolic checker
+    genesys verify DESIGN.yaml --rung cpu-1 --out DIR   # train + evaluate one design
 
 Subcommands import their component lazily, so `genesys --help` needs no torch.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from genesys.cli import designs
+from genesys.cli import check, designs, verify
 
 app = typer.Typer(
     name="genesys",
@@ -20,3 +22,5 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(designs.app, name="designs")
+app.command("check")(check.check)
+app.command("verify")(verify.verify)
