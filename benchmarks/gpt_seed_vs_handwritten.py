@@ -6,7 +6,9 @@ Steps are interleaved (A, B, A, B, ...) so machine noise hits both alike.
 
     python benchmarks/gpt_seed_vs_handwritten.py [--rounds 12] [--batch 8] [--seq-len 256]
 
-Prints one JSON object; `ratio` = seed tokens/s / hand-written tokens/s (target >= 0.95).
+Prints one JSON object; `ratio` = seed tokens/s / hand-written tokens/s (target >= 0.95),
+and `mfu`: achieved training FLOP/s (FLOPs counted by torch's FlopCounterMode) as a
+fraction of this machine's fp32 matmul FLOP/s measured in the same run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genesys.gau import build_lm, count_parameters, load_design
+from genesys.trainer.telemetry import count_step_flops, measure_peak_flops
 
 
 class Attention(nn.Module):
@@ -128,6 +131,9 @@ def main() -> None:
                 times[name].append(train_step(models[name], opts[name], ids, args.vocab_size))
     tokens = args.batch * args.seq_len
     tps = {k: tokens / statistics.median(v) for k, v in times.items()}
+    flops = {k: count_step_flops(m, ids) for k, m in models.items()}
+    peak = measure_peak_flops(torch.device("cpu"))
+    mfu = {k: flops[k] / statistics.median(times[k]) / peak for k in models}
     print(json.dumps({
         "benchmark": "gpt_seed_vs_handwritten",
         "shape": {"vocab_size": args.vocab_size, "d_model": args.d_model, "n_block": args.n_block,
@@ -136,6 +142,8 @@ def main() -> None:
         "steps_each": len(times["seed"]),
         "tokens_per_s": {k: round(v, 1) for k, v in tps.items()},
         "ratio": round(tps["seed"] / tps["handwritten"], 4),
+        "matmul_peak_gflops": round(peak / 1e9, 2),
+        "mfu": {k: round(v, 4) for k, v in mfu.items()},
         "target": 0.95,
     }, indent=2))
 

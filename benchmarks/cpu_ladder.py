@@ -1,0 +1,56 @@
+"""Wall time of each rung of the `cpu` ladder for one design: train and evaluate `local`.
+
+    python benchmarks/cpu_ladder.py [--design gpt2] [--rungs cpu-1,cpu-2,cpu-3] [--out runs/bench-ladder]
+
+Runs the same verification as `genesys verify` (without the checker) per rung and
+prints one JSON object with per-rung training and evaluation seconds, tokens/s,
+losses and fitness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from genesys.trainer.presets import get_rung
+from genesys.trainer.verification import verify
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--design", default="gpt2")
+    ap.add_argument("--rungs", default="cpu-1,cpu-2,cpu-3")
+    ap.add_argument("--out", type=Path, default=Path("runs/bench-ladder"))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    rows = []
+    for name in args.rungs.split(","):
+        rung = get_rung(name)
+        result = verify(args.design, rung, args.out / f"{args.design}-{name}", check=False)
+        train = result.get("train", {})
+        rows.append({
+            "rung": name,
+            "status": result["status"],
+            "params_non_embedding": train.get("params", {}).get("non_embedding"),
+            "tokens": train.get("tokens"),
+            "train_seconds": round(train.get("wall_seconds", float("nan")), 1),
+            "tokens_per_second": round(train["tokens"] / train["wall_seconds"], 1) if train else None,
+            "eval_seconds": round(result.get("evaluation", {}).get("seconds", float("nan")), 1),
+            "total_seconds": round(result["wall_seconds"], 1),
+            "final_loss": result.get("final_loss"),
+            "heldout_loss": result.get("heldout_loss"),
+            "fitness": result.get("fitness"),
+            "baseline_fitness": result.get("evaluation", {}).get("baseline_fitness"),
+        })
+    print(json.dumps({"benchmark": "cpu_ladder", "design": args.design, "threads": args.threads, "rungs": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
