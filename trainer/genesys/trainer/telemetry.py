@@ -72,3 +72,31 @@ class Telemetry:
         if echo:
             parts = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()]
             print(" ".join(parts), file=sys.stderr, flush=True)
+
+
+class ProgressBar:
+    """A rich progress bar over optimizer steps on rank 0 of an interactive terminal; else nothing."""
+
+    def __init__(self, rank: int, total: int, done: int, label: str):
+        self.progress = None
+        if rank == 0 and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
+                                     console=Console(stderr=True), transient=True)
+            self.task = self.progress.add_task(label, total=total, completed=done, status="")
+
+    def __enter__(self) -> ProgressBar:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def update(self, step: int, status: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step, status=status)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress is not None:
+            self.progress.stop()

@@ -33,7 +33,7 @@ from genesys.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_
 from genesys.trainer.data import DataConfig, PackedBatches, heldout_documents
 from genesys.trainer.optim import build_optimizer, learning_rate
 from genesys.trainer.presets import RungConfig, get_rung, with_overrides
-from genesys.trainer.telemetry import Telemetry, count_step_flops, measure_peak_flops
+from genesys.trainer.telemetry import ProgressBar, Telemetry, count_step_flops, measure_peak_flops
 from genesys.trainer.tokenizer import TextTokenizer, load_tokenizer
 
 
@@ -167,39 +167,41 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
         save_checkpoint(ckpt_root, step, model, optimizer, batches.state_dict(),
                         {"wall_seconds": time.perf_counter() - start, "loss_window": window, "rung": asdict(rung)})
 
-    try:
-        while step < rung.steps:
-            t0 = time.perf_counter()
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, rung)
-            total = 0.0
-            for micro in range(accum):
-                sync = micro == accum - 1 or not isinstance(wrapped, torch.nn.parallel.DistributedDataParallel)
-                ctx = wrapped.no_sync() if not sync else contextlib.nullcontext()
-                with ctx:
-                    loss = _loss(wrapped, next(batches), device) / accum
-                    loss.backward()
-                total += loss.item()
-            if not math.isfinite(total):
-                raise DivergedError(f"loss became {total} at step {step}")
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), rung.grad_clip).item()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            window = (window + [total])[-options.log_every:]
-            dt = time.perf_counter() - t0
-            mfu = flops_per_step / dt / peak / world
-            if step % options.log_every == 0 or step == rung.steps:
-                telemetry.log({"step": step, "loss": sum(window) / len(window), "lr": learning_rate(step - 1, rung),
-                               "grad_norm": grad_norm, "tokens": step * rung.tokens_per_step,
-                               "tokens_per_second": rung.tokens_per_step / dt, "mfu": mfu})
-            stop_now = _agree(stop["signal"], world, device) or (options.stop_after is not None and step >= options.stop_after)
-            if stop_now or (options.checkpoint_every and step % options.checkpoint_every == 0) or step == rung.steps:
-                checkpoint()
-            if stop_now:
-                break
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with ProgressBar(rank, rung.steps, step, f"train {design.name} @ {rung.name}") as bar:
+        try:
+            while step < rung.steps:
+                t0 = time.perf_counter()
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(step, rung)
+                total = 0.0
+                for micro in range(accum):
+                    sync = micro == accum - 1 or not isinstance(wrapped, torch.nn.parallel.DistributedDataParallel)
+                    ctx = wrapped.no_sync() if not sync else contextlib.nullcontext()
+                    with ctx:
+                        loss = _loss(wrapped, next(batches), device) / accum
+                        loss.backward()
+                    total += loss.item()
+                if not math.isfinite(total):
+                    raise DivergedError(f"loss became {total} at step {step}")
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), rung.grad_clip).item()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                window = (window + [total])[-options.log_every:]
+                dt = time.perf_counter() - t0
+                mfu = flops_per_step / dt / peak / world
+                if step % options.log_every == 0 or step == rung.steps:
+                    telemetry.log({"step": step, "loss": sum(window) / len(window), "lr": learning_rate(step - 1, rung),
+                                   "grad_norm": grad_norm, "tokens": step * rung.tokens_per_step,
+                                   "tokens_per_second": rung.tokens_per_step / dt, "mfu": mfu})
+                bar.update(step, f"loss {total:.3f}")
+                stop_now = _agree(stop["signal"], world, device) or (options.stop_after is not None and step >= options.stop_after)
+                if stop_now or (options.checkpoint_every and step % options.checkpoint_every == 0) or step == rung.steps:
+                    checkpoint()
+                if stop_now:
+                    break
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     wall = time.perf_counter() - start
     held = heldout_loss(model, tokenizer, data, rung.seq_len, options.heldout_batches, device)
