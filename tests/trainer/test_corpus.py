@@ -12,13 +12,6 @@ from genesys.trainer import corpus
 from genesys.trainer.corpus import Document, embedded_corpus, split_documents, write_split
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GENESYS_CACHE", str(tmp_path_factory.getbasetemp() / "genesys-cache"))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("HF_DATASETS_OFFLINE", "1")
-        yield
 
 
 def test_corpus_is_big_enough_and_every_document_has_provenance():

@@ -22,14 +22,6 @@ from genesys.trainer.data import (
 from genesys.trainer.tokenizer import load_tokenizer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory):
-    # shared with the other trainer test modules: the default BPE trains once per session
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GENESYS_CACHE", str(tmp_path_factory.getbasetemp() / "genesys-cache"))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("HF_DATASETS_OFFLINE", "1")
-        yield
 
 
 @pytest.fixture(scope="module")

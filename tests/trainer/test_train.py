@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from genesys.gau import load_design
 from genesys.trainer.optim import learning_rate

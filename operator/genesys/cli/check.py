@@ -6,7 +6,6 @@ Exit codes: 0 every design passed, 1 a design failed a check, 2 a file is not a 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 from rich.console import Console
