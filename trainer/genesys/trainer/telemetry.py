@@ -50,16 +50,24 @@ class Telemetry:
         self.rank = rank
         self.path = out_dir / "metrics.jsonl"
         self.gauges: dict[str, Any] = {}
+        self.server = None
         if rank == 0 and metrics_port is not None:
-            from prometheus_client import Gauge, start_http_server
+            from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+            registry = CollectorRegistry()  # per run: a process may train several times (tests, sweeps)
             names = {"loss": "training loss", "tokens_per_second": "training throughput",
                      "mfu": "model FLOPs utilisation", "step": "optimizer steps done", "lr": "learning rate"}
             label_names = sorted(labels or {})
             for key, doc in names.items():
-                gauge = Gauge(f"genesys_train_{key}", doc, label_names)
+                gauge = Gauge(f"genesys_train_{key}", doc, label_names, registry=registry)
                 self.gauges[key] = gauge.labels(**labels) if labels else gauge
-            start_http_server(metrics_port, addr="127.0.0.1")
+            self.server, _ = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
     def log(self, record: dict[str, Any], echo: bool = True) -> None:
         if self.rank != 0:

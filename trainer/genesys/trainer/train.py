@@ -202,6 +202,7 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
                     break
         finally:
             signal.signal(signal.SIGTERM, previous)
+            telemetry.close()
 
     wall = time.perf_counter() - start
     held = heldout_loss(model, tokenizer, data, rung.seq_len, options.heldout_batches, device)
