@@ -78,3 +78,10 @@ def test_wrong_kind_and_broken_yaml_and_missing_file(tmp_path):
         loads_manifest("- a\n- b\n", Design)
     with pytest.raises(ManifestError, match="no such file"):
         load_manifest(tmp_path / "nope.yaml", Design)
+
+
+def test_suggest_names_near_matches_or_lists_all():
+    from genesys.api.naming import suggest
+
+    assert suggest("gtp2", ["gpt2", "ttt"]) == "did you mean gpt2?"
+    assert suggest("zzz", ["b", "a"]) == "known: a, b"

@@ -15,7 +15,7 @@ def test_local_is_the_four_generated_tasks():
 
 
 def test_unknown_name_suggests_the_nearest():
-    with pytest.raises(KeyError, match="did you mean 'paper9'"):
+    with pytest.raises(KeyError, match="did you mean paper9"):
         get_task_set("paper")
 
 

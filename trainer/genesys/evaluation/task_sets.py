@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
+from genesys.api.naming import suggest
 from genesys.evaluation.local_tasks import LOCAL_TASKS
 
 
@@ -42,6 +42,4 @@ def get_task_set(name: str) -> TaskSet:
     try:
         return TASK_SETS[name]
     except KeyError:
-        near = difflib.get_close_matches(name, TASK_SETS, n=2, cutoff=0.3)
-        hint = f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
-        raise KeyError(f"no task set {name!r} (known: {sorted(TASK_SETS)}){hint}") from None
+        raise KeyError(f"no task set {name!r}; {suggest(name, TASK_SETS, cutoff=0.3)}") from None

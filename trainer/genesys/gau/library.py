@@ -9,11 +9,12 @@ unit's source is exactly what a Design manifest carries as `code`.
 from __future__ import annotations
 
 import ast
-import difflib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
+
+from genesys.api.naming import suggest
 
 Role = Literal["block", "token_mixer", "channel_mixer", "norm", "position", "conv", "component"]
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
@@ -98,9 +99,7 @@ def library() -> dict[str, UnitInfo]:
 def get_unit(name: str) -> UnitInfo:
     units = library()
     if name not in units:
-        near = difflib.get_close_matches(name, list(units), n=3)
-        hint = f"; did you mean {', '.join(near)}?" if near else f"; known units: {', '.join(sorted(units))}"
-        raise UnitNotFoundError(f"no unit named {name!r} in the library{hint}")
+        raise UnitNotFoundError(f"no unit named {name!r} in the library; {suggest(name, units)}")
     return units[name]
 
 

@@ -7,13 +7,13 @@ tree is the root's declared children, recursively, taken from the unit library.
 
 from __future__ import annotations
 
-import difflib
 from functools import cache
 from importlib import resources
 
 import yaml
 
 from genesys.api import Design, DesignSpec, DesignTree, ObjectMeta, Proposal, UnitSpec
+from genesys.api.naming import suggest
 from genesys.gau.library import get_unit
 
 
@@ -52,9 +52,7 @@ def tree_from_library(root: str) -> DesignTree:
 def seed_design(name: str) -> Design:
     files = _seed_files()
     if name not in files:
-        near = difflib.get_close_matches(name, list(files), n=3)
-        hint = f"did you mean {', '.join(near)}?" if near else f"seeds are: {', '.join(files)}"
-        raise SeedNotFoundError(f"no seed design named {name!r}; {hint}")
+        raise SeedNotFoundError(f"no seed design named {name!r}; {suggest(name, files)}")
     entry = files[name]
     return Design(
         metadata=ObjectMeta(name=name, labels={"genesys.dev/seed": "true"}),

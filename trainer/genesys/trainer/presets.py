@@ -11,9 +11,10 @@ small ladder sized for a 2-core machine.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from genesys.api.naming import suggest
 
 Schedule = Literal["cosine", "wsd"]
 
@@ -105,9 +106,7 @@ def rungs() -> dict[str, RungConfig]:
 def get_rung(name: str) -> RungConfig:
     known = rungs()
     if name not in known:
-        near = difflib.get_close_matches(name, list(known), n=3)
-        hint = f"did you mean {', '.join(near)}?" if near else f"rungs are: {', '.join(known)}"
-        raise PresetError(f"unknown rung {name!r}; {hint}")
+        raise PresetError(f"unknown rung {name!r}; {suggest(name, known)}")
     return known[name]
 
 
@@ -117,8 +116,7 @@ def with_overrides(rung: RungConfig, overrides: dict[str, Any]) -> RungConfig:
     values: dict[str, Any] = {}
     for key, value in overrides.items():
         if key not in fields:
-            near = difflib.get_close_matches(key, list(fields), n=2)
-            raise PresetError(f"rung has no field {key!r}" + (f"; did you mean {', '.join(near)}?" if near else ""))
+            raise PresetError(f"rung has no field {key!r}; {suggest(key, fields)}")
         current = getattr(rung, key)
         try:
             if isinstance(value, str) and not isinstance(current, str):
