@@ -43,14 +43,20 @@ def test_items_are_what_each_task_claims(documents, tmp_path):
     for item in read_items(tmp_path, "genesys_bpb"):
         assert any(item["text"] in d for d in documents)  # verbatim passages
     for item in read_items(tmp_path, "genesys_lastword"):
-        word = item["target"]
-        assert word.startswith(" ") and word.strip().isalpha()
-        assert word.strip().lower() in item["context"].lower()
+        choices, word = item["choices"], item["choices"][item["label"]]
+        assert len(set(choices)) == len(choices) == 4
+        for choice in choices:  # every choice is a word of the context: copying alone cannot win
+            assert choice.startswith(" ") and choice.strip().isalpha()
+            assert choice.strip() in item["context"]
         assert f"{item['context']}{word}" in " ".join(all_sentences)
     for item in read_items(tmp_path, "genesys_nextsent"):
         true = item["choices"][item["label"]]
         assert f"{item['context']} {true}" in " ".join(all_sentences)
         assert len(set(item["choices"])) == len(item["choices"]) == 4
+        for corrupted in item["choices"]:  # one same-length word differs from the true sentence
+            diff = [(t, c) for t, c in zip(true.split(), corrupted.split()) if t != c]
+            assert len(corrupted.split()) == len(true.split())
+            assert corrupted == true or (len(diff) == 1 and len(diff[0][0]) == len(diff[0][1]))
     for item in read_items(tmp_path, "genesys_wordorder"):
         good, bad = item["sentence_good"].split(), item["sentence_bad"].split()
         assert good != bad and sorted(good) == sorted(bad)

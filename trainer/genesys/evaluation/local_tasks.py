@@ -33,6 +33,7 @@ class LocalTaskOptions:
     passage_chars: int = 1200  # bpb: passages of whole paragraphs up to this many characters
     lastword_context_words: int = 80  # lastword: about this much context before the target word
     nextsent_context_sentences: int = 3  # nextsent: sentences shown before the true continuation
+    lastword_choices: int = 4  # lastword: the true word + (choices - 1) other words of the context
     nextsent_choices: int = 4  # nextsent: the true sentence + (choices - 1) from elsewhere
     min_words: int = 6  # a usable sentence has this many words...
     max_words: int = 30  # ... and at most this many
@@ -103,14 +104,17 @@ def bpb_items(documents: Sequence[str], options: LocalTaskOptions) -> list[dict]
     return [{"text": p} for p in items if len(p) >= limit // 4]
 
 
-def lastword_items(per_doc: Sequence[list[str]], options: LocalTaskOptions) -> list[dict]:
-    """LAMBADA-style: the final word of a sentence, which already occurs in the context.
+def lastword_items(per_doc: Sequence[list[str]], options: LocalTaskOptions, rng: random.Random) -> list[dict]:
+    """LAMBADA-style cloze: which word of the context ends the sentence?
 
     LAMBADA kept passages whose last word humans could only guess with the whole
-    passage; "the word occurred earlier" is the automatic stand-in, so the task
-    rewards using long context rather than local fluency alone.
+    passage; "the word occurred earlier" is the automatic stand-in. Scoring is a choice
+    among the target and other words of the same context (not LAMBADA's greedy exact
+    match, which every model at the cpu rungs scores 0 on), so copying "some word from
+    the context" earns nothing: the model must pick the one that fits.
     """
     items = []
+    k = options.lastword_choices - 1
     for sents in per_doc:
         for j, sent in enumerate(sents):
             match = _LAST_WORD.match(sent)
@@ -125,45 +129,54 @@ def lastword_items(per_doc: Sequence[list[str]], options: LocalTaskOptions) -> l
                 n_words += len(prev.split())
             context = " ".join([*before, match["head"].rstrip()])
             word = match["word"]
-            seen = {w.lower() for w in _WORD.findall(context)}
-            if n_words >= options.lastword_context_words // 2 and word.lower() in seen:
-                items.append({"context": context, "target": f" {word}"})
+            seen = sorted({w for w in _WORD.findall(context) if len(w) >= 3})
+            others = sorted({w.lower(): w for w in seen if w.lower() != word.lower()}.values())
+            if n_words < options.lastword_context_words // 2 or word.lower() not in {w.lower() for w in seen}:
+                continue
+            if len(others) < k:
+                continue
+            choices = [f" {w}" for w in [word, *rng.sample(others, k)]]
+            rng.shuffle(choices)
+            items.append({"context": context, "choices": choices, "label": choices.index(f" {word}")})
     return items
 
 
 def nextsent_items(per_doc: Sequence[list[str]], options: LocalTaskOptions, rng: random.Random) -> list[dict]:
-    """The true next sentence among length-matched sentences from other documents.
+    """The true next sentence against corrupted copies of it, after a few sentences of context.
 
-    Distractors have about the true sentence's length, so neither acc nor acc_norm can
-    win by length alone; with a single document they come from far away in it.
+    Each corrupted copy swaps one inner word of the true sentence for a word of the
+    same length from elsewhere in the same document, so every choice shares the document's names and
+    style, and the copies differ from the truth in one word: the model must judge
+    which word fits the sentence and its context. (Whole sentences drawn from elsewhere
+    as distractors left every model at the cpu rungs at chance: they win or lose on
+    the topic and genre of a sentence, not on language modelling.)
     """
-    pool = sorted(
-        (len(s), d, j, s)
-        for d, sents in enumerate(per_doc)
-        for j, s in enumerate(sents)
-        if is_prose(s, options.min_words, options.max_words)
-    )
-    lengths = [p[0] for p in pool]
     k = options.nextsent_choices - 1
+    n_ctx = options.nextsent_context_sentences
     items = []
-    for d, sents in enumerate(per_doc):
-        for j in range(options.nextsent_context_sentences, len(sents)):
+    for sents in per_doc:
+        by_length: dict[int, list[str]] = {}
+        for w in sorted({w for s in sents for w in s.split() if _WORD.fullmatch(w) and w.islower()}):
+            by_length.setdefault(len(w), []).append(w)
+        for j in range(n_ctx, len(sents)):
             true = sents[j]
             if not is_prose(true, options.min_words, options.max_words):
                 continue
-            lo, hi = bisect.bisect_left(lengths, 0.8 * len(true)), bisect.bisect_right(lengths, 1.25 * len(true))
-            others: list[str] = []
-            for _ in range(20 * k if hi - lo > k else 0):  # rejection sampling: the window may be huge
-                _, d2, j2, other = pool[rng.randrange(lo, hi)]
-                if (d2 != d or abs(j2 - j) > 50) and other != true and other not in others:
-                    others.append(other)
-                    if len(others) == k:
-                        break
-            if len(others) < k:
+            words = true.split()
+            # a swap keeps the word's length, so no choice wins (acc_norm) or loses by length
+            spots = [
+                i
+                for i in range(1, len(words) - 1)
+                if _WORD.fullmatch(words[i]) and words[i].islower() and len(by_length[len(words[i])]) > 1
+            ]
+            if len(spots) < k:
                 continue
-            choices = [true, *others]
+            choices = [true]
+            for i in rng.sample(spots, k):
+                swap = rng.choice([w for w in by_length[len(words[i])] if w != words[i]])
+                choices.append(" ".join([*words[:i], swap, *words[i + 1 :]]))
             rng.shuffle(choices)
-            context = " ".join(sents[j - options.nextsent_context_sentences : j])
+            context = " ".join(sents[j - n_ctx : j])
             items.append({"context": context, "choices": choices, "label": choices.index(true)})
     return items
 
@@ -218,11 +231,12 @@ def task_yaml(task: str, data_file: Path, cache_dir: Path) -> dict:
             ],
         },
         LASTWORD: {
-            "output_type": "loglikelihood",
+            "output_type": "multiple_choice",
             "doc_to_text": "context",
-            "doc_to_target": "target",
-            # acc is lm-eval's greedy match: every token of the word is the argmax
-            "metric_list": [{"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False}, acc],
+            "doc_to_choice": "choices",
+            "doc_to_target": "label",
+            "target_delimiter": "",  # each choice carries its own leading space
+            "metric_list": [acc, {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}],
         },
         NEXTSENT: {
             "output_type": "multiple_choice",
@@ -272,7 +286,7 @@ def write_local_tasks(
     per_doc = [sentences(d) for d in documents]
     candidates = {
         BPB: bpb_items(documents, options),
-        LASTWORD: lastword_items(per_doc, options),
+        LASTWORD: lastword_items(per_doc, options, random.Random(rng.random())),
         NEXTSENT: nextsent_items(per_doc, options, random.Random(rng.random())),
         WORDORDER: wordorder_items(per_doc, options, random.Random(rng.random())),
     }
