@@ -85,3 +85,13 @@ def test_suggest_names_near_matches_or_lists_all():
 
     assert suggest("gtp2", ["gpt2", "ttt"]) == "did you mean gpt2?"
     assert suggest("zzz", ["b", "a"]) == "known: a, b"
+
+
+def test_dump_keeps_placeholder_units():
+    """A declared-but-unimplemented unit is an empty entry; writing must not drop it."""
+    from genesys.api import DesignSpec, DesignTree, ObjectMeta, UnitSpec, dump_manifest, loads_manifest
+
+    design = Design(metadata=ObjectMeta(name="p"), spec=DesignSpec(tree=DesignTree(
+        root="Block", units={"Block": UnitSpec(children=["Gate"], code="class Block: ..."), "Gate": UnitSpec()})))
+    again = loads_manifest(dump_manifest(design), Design)
+    assert again == design

@@ -20,7 +20,7 @@ def test_help_runs_without_torch():
 
 
 def test_seeds_lists_every_seed_with_parameter_counts():
-    result = runner.invoke(app, ["designs", "seeds", "--d-model", "64", "--n-block", "2"], terminal_width=200)
+    result = runner.invoke(app, ["library", "seeds", "--d-model", "64", "--n-block", "2"], terminal_width=200)
     assert result.exit_code == 0, result.output
     for seed in ("gpt2", "mamba2", "retnet", "rwkv6", "ttt"):
         assert seed in result.output
@@ -28,14 +28,14 @@ def test_seeds_lists_every_seed_with_parameter_counts():
 
 
 def test_units_filters_by_role_and_rejects_unknown_roles():
-    result = runner.invoke(app, ["designs", "units", "--role", "norm"], terminal_width=200)
+    result = runner.invoke(app, ["library", "units", "--role", "norm"], terminal_width=200)
     assert result.exit_code == 0 and "RMSNorm" in result.output and "GPT2Block" not in result.output
-    result = runner.invoke(app, ["designs", "units", "--role", "mixer"])
+    result = runner.invoke(app, ["library", "units", "--role", "mixer"])
     assert result.exit_code == 2 and "unknown role 'mixer'" in result.output
 
 
 def test_export_writes_loadable_manifests(tmp_path: Path):
-    result = runner.invoke(app, ["designs", "export", str(tmp_path)])
+    result = runner.invoke(app, ["library", "export", str(tmp_path)])
     assert result.exit_code == 0, result.output
     data = yaml.safe_load((tmp_path / "gpt2.yaml").read_text())
     assert data["kind"] == "Design" and data["spec"]["tree"]["root"] == "GPT2Block"

@@ -31,6 +31,14 @@ def test_paper_ladder_matches_the_paper():
     assert ladder[0].accumulation(world_size=8) == 4
 
 
+def test_ladder_presets_of_the_api_name_the_trainer_rungs():
+    """genesys.api.LADDER_PRESETS (what Evolution manifests may name) matches the trainer's ladders."""
+    from genesys.api import LADDER_PRESETS
+    from genesys.trainer.presets import LADDERS
+
+    assert {name: tuple(r.name for r in ladder()) for name, ladder in LADDERS.items()} == LADDER_PRESETS
+
+
 def test_rung_lookup_and_overrides_fail_clearly():
     assert [r.name for r in cpu_ladder()] == ["cpu-1", "cpu-2", "cpu-3"]
     with pytest.raises(PresetError, match="did you mean cpu-1"):

@@ -4,22 +4,31 @@ No torch, kopf, litellm, lm_eval or weaviate here: every component imports this.
 """
 
 from genesys.api.common import API_VERSION, GROUP, VERSION, Condition, ObjectMeta
+from genesys.api.budget import ScaleBudget, ScaleBudgetSpec, ScaleBudgetStatus
 from genesys.api.design import Design, DesignSpec, DesignStatus, DesignTree, Proposal, UnitSpec
+from genesys.api.evolution import LADDER_PRESETS, Evolution, EvolutionSpec, EvolutionStatus
 from genesys.api.verification import VerificationJob, VerificationJobSpec, VerificationJobStatus
 from genesys.api.manifest import ManifestError, dump_manifest, load_manifest, loads_manifest, parse_manifest
 
 __all__ = [
     "API_VERSION",
     "GROUP",
+    "LADDER_PRESETS",
     "VERSION",
     "Condition",
     "Design",
     "DesignSpec",
     "DesignStatus",
     "DesignTree",
+    "Evolution",
+    "EvolutionSpec",
+    "EvolutionStatus",
     "ManifestError",
     "ObjectMeta",
     "Proposal",
+    "ScaleBudget",
+    "ScaleBudgetSpec",
+    "ScaleBudgetStatus",
     "UnitSpec",
     "VerificationJob",
     "VerificationJobSpec",

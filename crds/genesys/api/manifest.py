@@ -100,11 +100,14 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _BlockDumper.add_representer(str, _str)
 
 
-def _prune(value: object) -> object:
-    """Drop empty lists, mappings and strings so written manifests stay short."""
+def _prune(value: object, keep_entries: bool = False) -> object:
+    """Drop empty lists, mappings and strings so written manifests stay short.
+
+    Entries of `units` stay even when empty: `{Gate: {}}` is a declared placeholder unit.
+    """
     if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in ({}, [], "")}
+        pruned = {k: _prune(v, keep_entries=k == "units") for k, v in value.items()}
+        return pruned if keep_entries else {k: v for k, v in pruned.items() if v not in ({}, [], "")}
     if isinstance(value, list):
         return [_prune(v) for v in value]
     return value

@@ -1,4 +1,4 @@
-"""`genesys designs ...`: the seed designs and the unit library."""
+"""`genesys library ...`: the seed designs and the unit library."""
 
 from __future__ import annotations
 
@@ -61,15 +61,49 @@ def units(role: str = typer.Option(None, help="Only units of this role (token_mi
     console.print(table)
 
 
+@app.command("rungs")
+def rungs(
+    names: list[str] = typer.Argument(None, help="Only these rungs (default: every preset)."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a field on every rung, e.g. --set tokens=5e5."),
+    as_json: bool = typer.Option(False, "--json", help="Print the resolved rungs as JSON."),
+) -> None:
+    """List the rung presets of the ladders (cpu, paper, debug), with overrides applied."""
+    import dataclasses
+    import json
+
+    from genesys.trainer.presets import PresetError, get_rung, parse_overrides, rungs, with_overrides
+
+    try:
+        changes = parse_overrides(overrides)
+        chosen = [with_overrides(get_rung(n), changes) for n in names or list(rungs())]
+    except PresetError as err:
+        console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps([dataclasses.asdict(r) for r in chosen], indent=2))
+        return
+    table = Table(title="rungs")
+    for col in ("RUNG", "D_MODEL", "N_BLOCK", "TOKENS", "SEQ", "TOKENS/STEP", "STEPS", "LR"):
+        table.add_column(col, no_wrap=True, justify="left" if col == "RUNG" else "right")
+    for r in chosen:
+        table.add_row(r.name, str(r.d_model), str(r.n_block), f"{r.tokens:,}", str(r.seq_len),
+                      f"{r.tokens_per_step:,}", f"{r.steps:,}", f"{r.lr:g}")
+    console.print(table)
+
+
 @app.command("export")
-def export(out_dir: Path = typer.Argument(..., help="Directory to write <seed>.yaml manifests into.")) -> None:
-    """Write every seed design as a Design manifest (this is how examples/designs/ is made)."""
+def export(
+    out_dir: Path = typer.Argument(..., help="Directory to write <seed>.yaml manifests into."),
+    seeds: list[str] = typer.Option([], "--seed", help="Only these seeds (default: all)."),
+) -> None:
+    """Write seed designs as Design manifests (this is how examples/designs/ is made)."""
     from genesys.api import dump_manifest
     from genesys.gau import seed_design, seed_names
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     with user_errors():
-        for name in seed_names():
-            path = out_dir / f"{name}.yaml"
-            path.write_text(dump_manifest(seed_design(name)), encoding="utf-8")
+        designs = [seed_design(name) for name in seeds or seed_names()]  # unknown names fail before any write
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for design in designs:
+            path = out_dir / f"{design.name}.yaml"
+            path.write_text(dump_manifest(design), encoding="utf-8")
             console.print(f"wrote {path}")

@@ -1,10 +1,15 @@
 """The `genesys` command line: one entry point for every component.
 
-    genesys designs seeds            # the seed designs and their sizes
-    genesys designs units            # the unit library, by role
-    genesys designs export DIR       # write the seeds as Design manifests
+    genesys library seeds            # the seed designs and their sizes
+    genesys library units            # the unit library, by role
+    genesys library export DIR       # write the seeds as Design manifests
     genesys check DESIGN.yaml        # the symbolic checker
     genesys verify DESIGN.yaml --rung cpu-1 --out DIR   # train + evaluate one design
+    genesys design --evolution EVO.yaml --store DIR --name N --operation mutation --parents P --out DIR/..
+                                     # one offline (GP) design session into the artifact store
+    genesys library rungs            # the rung presets of the ladders
+    genesys run EVOLUTION.yaml       # the evolution loop on this machine (resumable)
+    genesys status | designs | show DESIGN | tree | report   # look at a run
 
 Subcommands import their component lazily, so `genesys --help` needs no torch.
 """
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from genesys.cli import check, designs, verify
+from genesys.cli import check, design, library, run, verify
 
 app = typer.Typer(
     name="genesys",
@@ -21,6 +26,13 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-app.add_typer(designs.app, name="designs")
+app.add_typer(library.app, name="library")
 app.command("check")(check.check)
 app.command("verify")(verify.verify)
+app.command("design")(design.design)
+app.command("run")(run.run)
+app.command("status")(run.status)
+app.command("designs")(run.designs)
+app.command("show")(run.show)
+app.command("tree")(run.tree)
+app.command("report")(run.report)

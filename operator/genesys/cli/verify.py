@@ -29,8 +29,8 @@ def verify(
 ) -> None:
     """Pretrain and evaluate one design at one rung; always writes OUT/result.json."""
     from genesys.trainer.data import DataConfig
-    from genesys.trainer.presets import PresetError, get_rung, with_overrides
-    from genesys.trainer.train import TrainOptions, parse_overrides
+    from genesys.trainer.presets import PresetError, get_rung, parse_overrides, with_overrides
+    from genesys.trainer.train import TrainOptions
     from genesys.trainer.verification import job_arguments
     from genesys.trainer.verification import verify as run
 

@@ -2,7 +2,7 @@
 
 A seed is a small YAML file in `seeds/` naming its root unit and describing it; its
 tree is the root's declared children, recursively, taken from the unit library.
-`examples/designs/*.yaml` are these manifests written out (`genesys designs export`).
+`examples/designs/*.yaml` are these manifests written out (`genesys library export`).
 """
 
 from __future__ import annotations

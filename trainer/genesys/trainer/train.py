@@ -32,7 +32,7 @@ from genesys.gau import build_lm, design_parameters, fit_to_params, load_design
 from genesys.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from genesys.trainer.data import DataConfig, PackedBatches, heldout_documents
 from genesys.trainer.optim import build_optimizer, learning_rate
-from genesys.trainer.presets import RungConfig, get_rung, with_overrides
+from genesys.trainer.presets import PresetError, RungConfig, get_rung, parse_overrides, with_overrides
 from genesys.trainer.telemetry import ProgressBar, Telemetry, count_step_flops, measure_peak_flops
 from genesys.trainer.tokenizer import TextTokenizer, load_tokenizer
 
@@ -240,16 +240,6 @@ def parameter_checksums(model: torch.nn.Module, world: int) -> list[str]:
     return gathered
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects key=value, got {pair!r} (e.g. --set lr=2e-3)")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m genesys.trainer.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -265,7 +255,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fsdp", action="store_true", help="FSDP2 sharding instead of DDP (CUDA)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    rung = with_overrides(get_rung(args.rung), parse_overrides(args.set))
+    try:
+        rung = with_overrides(get_rung(args.rung), parse_overrides(args.set))
+    except PresetError as err:
+        ap.error(str(err))
     options = TrainOptions(checkpoint_every=args.checkpoint_every, stop_after=args.stop_after,
                            metrics_port=args.metrics_port, compile=args.compile, fsdp=args.fsdp, seed=args.seed)
     try:

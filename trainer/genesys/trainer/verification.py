@@ -26,7 +26,7 @@ import torch.distributed as dist
 from genesys.api import Design, ManifestError, VerificationJob, load_manifest
 from genesys.gau import SeedNotFoundError, UnitCompileError, load_design
 from genesys.trainer.data import DataConfig, heldout_documents
-from genesys.trainer.presets import PresetError, RungConfig, get_rung, with_overrides
+from genesys.trainer.presets import PresetError, RungConfig, get_rung, parse_overrides, with_overrides
 from genesys.trainer.train import DivergedError, TrainOptions, setup_distributed, train
 
 RESULT = "result.json"
@@ -131,8 +131,6 @@ def job_arguments(job_file: Path) -> tuple[str, RungConfig, str, DataConfig, int
 
 
 def main(argv: list[str] | None = None) -> int:
-    from genesys.trainer.train import parse_overrides
-
     ap = argparse.ArgumentParser(prog="python -m genesys.trainer.verification", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("design", nargs="?", help="Design manifest path or seed name (or use --job)")
@@ -146,13 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-check", action="store_true", help="skip the symbolic checker")
     ap.add_argument("--metrics-port", type=int, default=None)
     args = ap.parse_args(argv)
-    if args.job:
-        design, rung, tasks, data, seed, check = job_arguments(args.job)
-    elif args.design:
-        design, rung = args.design, with_overrides(get_rung(args.rung), parse_overrides(args.set))
-        tasks, data, seed, check = args.tasks, DataConfig(source=args.data), args.seed, not args.no_check
-    else:
-        ap.error("give a DESIGN or --job FILE")
+    try:
+        if args.job:
+            design, rung, tasks, data, seed, check = job_arguments(args.job)
+        elif args.design:
+            design, rung = args.design, with_overrides(get_rung(args.rung), parse_overrides(args.set))
+            tasks, data, seed, check = args.tasks, DataConfig(source=args.data), args.seed, not args.no_check
+        else:
+            ap.error("give a DESIGN or --job FILE")
+    except (PresetError, ManifestError) as err:
+        ap.error(str(err))
     options = replace(TrainOptions(), metrics_port=args.metrics_port, seed=seed)
     try:
         result = verify(design, rung, args.out, tasks, data, options, check)

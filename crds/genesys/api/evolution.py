@@ -1,0 +1,209 @@
+"""The Evolution resource: one discovery run (seeds, ladder, designer, selection, stop rules).
+
+The same manifest drives both runtimes: `kubectl apply -f evolution.yaml` on a
+cluster, `genesys run evolution-local.yaml` on one machine. Defaults follow the paper
+(arXiv 2506.20249, sections 4 and 5.4) where it gives numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from genesys.api.common import API_VERSION, Condition, ObjectMeta, Strict
+
+# Rung names of each ladder preset, lowest first. The trainer's presets
+# (genesys.trainer.presets) define what each rung means; a test keeps the two in step.
+LADDER_PRESETS: dict[str, tuple[str, ...]] = {
+    "cpu": ("cpu-1", "cpu-2", "cpu-3"),
+    "paper": ("paper-14m", "paper-31m", "paper-70m", "paper-125m", "paper-350m"),
+}
+
+EvolutionPhase = Literal["Pending", "Running", "Completed", "Failed"]
+OperationName = Literal["mutation", "crossover", "scratch"]
+
+
+class RungBudget(Strict):
+    """One rung of the ladder and what may be spent on it."""
+
+    name: str = Field(description="rung preset name, e.g. cpu-1 or paper-14m")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="rung fields to override, e.g. {tokens: 5e5}")
+    runs: int | None = Field(default=None, ge=0, description="verifications allowed; None: from the pyramid")
+    device_hours: float | None = Field(
+        default=None, gt=0, alias="deviceHours", description="device-hours allowed (in addition to runs)"
+    )
+
+
+class LadderSpec(Strict):
+    """The ladder of scales: a preset's rungs (optionally overridden) or explicit rungs.
+
+    Budgets not given per rung form a pyramid from the top: the highest rung gets
+    `top_runs`, each rung below gets 1/selection_ratio times the rung above
+    (paper: 1, 4, 16, 64, 256 for ratio 0.25).
+    """
+
+    preset: Literal["cpu", "paper"] | None = "cpu"
+    rungs: list[RungBudget] = Field(
+        default_factory=list,
+        description="explicit rungs, lowest first; with a preset, only the preset's rungs named here are used",
+    )
+    overrides: dict[str, Any] = Field(default_factory=dict, description="rung fields to override on every rung")
+    selection_ratio: float = Field(default=0.25, gt=0, le=1, alias="selectionRatio")
+    top_runs: int = Field(default=1, ge=1, alias="topRuns")
+    # Paper section 5.4: a rung's budget opens as the rung below spends its own, so
+    # early, poorly-ranked designs do not take the few runs at the top.
+    gradual_release: bool = Field(default=True, alias="gradualRelease")
+
+    @model_validator(mode="after")
+    def _rungs_known(self) -> LadderSpec:
+        if self.preset is None and not self.rungs:
+            raise ValueError("ladder needs a preset (cpu or paper) or a list of rungs")
+        if self.preset is not None:
+            known = LADDER_PRESETS[self.preset]
+            unknown = [r.name for r in self.rungs if r.name not in known]
+            if unknown:
+                raise ValueError(
+                    f"rungs {unknown} are not in the {self.preset!r} ladder ({', '.join(known)}); "
+                    "fix the names or set preset: null to list rungs explicitly"
+                )
+        names = [r.name for r in self.rungs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"ladder.rungs lists a rung twice: {names}")
+        return self
+
+    def rung_names(self) -> list[str]:
+        """The rungs in use, lowest first."""
+        if self.preset is None:
+            return [r.name for r in self.rungs]
+        if not self.rungs:
+            return list(LADDER_PRESETS[self.preset])
+        named = {r.name for r in self.rungs}
+        return [n for n in LADDER_PRESETS[self.preset] if n in named]
+
+    def rung(self, name: str) -> RungBudget:
+        """The explicit entry of rung `name`, or an empty one (pyramid budget, no overrides)."""
+        for r in self.rungs:
+            if r.name == name:
+                return r
+        return RungBudget(name=name)
+
+
+class LLMDesignerSpec(Strict):
+    """The LLM designer (litellm model names per agent role); used when designer.kind is llm."""
+
+    models: dict[str, str] = Field(default_factory=dict, description="role -> litellm model, e.g. {proposer: gpt-4o}")
+    cost_cap_usd: float | None = Field(default=None, gt=0, alias="costCapUSD")
+    max_attempts: int = Field(default=3, ge=1, alias="maxAttempts")
+
+
+class DesignerSpec(Strict):
+    kind: Literal["gp", "llm"] = "gp"
+    llm: LLMDesignerSpec | None = None
+    max_attempts: int = Field(
+        default=20, ge=1, alias="maxAttempts", description="GP: candidates tried before a session fails"
+    )
+    check_scale: Literal["quick", "full"] = Field(default="quick", alias="checkScale")
+
+
+class OperationMix(Strict):
+    """How often each operation is chosen once warm-up is over (normalised, need not sum to 1)."""
+
+    mutation: float = Field(default=0.75, ge=0)
+    crossover: float = Field(default=0.2, ge=0)
+    scratch: float = Field(default=0.05, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> OperationMix:
+        if self.mutation + self.crossover + self.scratch <= 0:
+            raise ValueError("operations: at least one of mutation, crossover, scratch needs a positive weight")
+        return self
+
+
+class SelectionSpec(Strict):
+    """Parent and verification selection (paper section 4: fitness x confidence quadrants)."""
+
+    operations: OperationMix = Field(default_factory=OperationMix)
+    warmup_designs: int = Field(
+        default=5, ge=0, alias="warmupDesigns", description="the first N new designs are mutations of seeds"
+    )
+    good_quantile: float = Field(
+        default=0.5, gt=0, lt=1, alias="goodQuantile", description="designs ranked in this top share are 'good'"
+    )
+    confident_rungs: int = Field(
+        default=2, ge=1, alias="confidentRungs", description="verified at this many rungs -> 'confident'"
+    )
+    explore_probability: float = Field(
+        default=0.2, ge=0, le=1, alias="exploreProbability", description="pick a poor & confident parent instead"
+    )
+    restart_probability: float = Field(
+        default=0.05, ge=0, le=1, alias="restartProbability", description="start again from a seed"
+    )
+    crossover_parents: int = Field(default=2, ge=2, alias="crossoverParents")
+
+
+class DataSpec(Strict):
+    source: str = Field(default="embedded", description="'embedded', local files/globs, or a hub dataset name")
+
+
+class EvaluationSpec(Strict):
+    tasks: str = Field(default="local", description="task set: local (offline) or paper9 (needs the hub)")
+
+
+class ParallelismSpec(Strict):
+    design_sessions: int = Field(default=1, ge=1, alias="designSessions", description="design sessions at once")
+    verifications: int = Field(default=1, ge=1, description="verifications at once")
+    nproc_per_verification: int = Field(default=1, ge=1, alias="nprocPerVerification", description="torchrun nproc")
+    threads_per_process: int | None = Field(
+        default=None, ge=1, alias="threadsPerProcess", description="CPU threads per process (local runtime)"
+    )
+
+
+class StopSpec(Strict):
+    """The run completes when any rule is met, or when every budget is spent."""
+
+    max_designs: int | None = Field(default=None, ge=0, alias="maxDesigns", description="new designs (seeds excluded)")
+    max_failed_sessions: int | None = Field(default=None, ge=0, alias="maxFailedSessions")
+    max_wall_hours: float | None = Field(default=None, gt=0, alias="maxWallHours")
+
+
+class ArtifactStoreSpec(Strict):
+    url: str | None = Field(
+        default=None, description="fsspec URL of the artifact store; None: <run dir>/artifacts (local runtime)"
+    )
+
+
+class EvolutionSpec(Strict):
+    seeds: list[str] = Field(
+        min_length=1, description="seed designs: library names (gpt2, mamba2, ...) or Design manifest paths"
+    )
+    ladder: LadderSpec = Field(default_factory=LadderSpec)
+    designer: DesignerSpec = Field(default_factory=DesignerSpec)
+    selection: SelectionSpec = Field(default_factory=SelectionSpec)
+    data: DataSpec = Field(default_factory=DataSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    parallelism: ParallelismSpec = Field(default_factory=ParallelismSpec)
+    artifacts: ArtifactStoreSpec = Field(default_factory=ArtifactStoreSpec)
+    stop: StopSpec = Field(default_factory=StopSpec)
+    seed: int = Field(default=0, description="random seed of selection and the designer")
+
+
+class EvolutionStatus(Strict):
+    phase: EvolutionPhase | None = None
+    designs_by_phase: dict[str, int] = Field(default_factory=dict, alias="designsByPhase")
+    best_design: str | None = Field(default=None, alias="bestDesign")
+    best_fitness: float | None = Field(default=None, alias="bestFitness")
+    device_seconds: float = Field(default=0.0, alias="deviceSeconds")
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Evolution(Strict):
+    api_version: Literal["genesys.dev/v1alpha1"] = Field(default=API_VERSION, alias="apiVersion")
+    kind: Literal["Evolution"] = "Evolution"
+    metadata: ObjectMeta
+    spec: EvolutionSpec
+    status: EvolutionStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name

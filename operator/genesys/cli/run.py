@@ -1,0 +1,197 @@
+"""`genesys run EVOLUTION.yaml` and the commands that look at a run.
+
+    genesys run examples/evolution-local.yaml      # runs (or continues) in ./runs/<name>
+    genesys status | designs [--top N] [--rung R] [--json] | show DESIGN | tree | report
+
+Each inspection command takes `--run-dir` (default: the only run under ./runs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.syntax import Syntax
+
+from genesys.cli.errors import USAGE_ERROR, err_console
+
+console = Console()
+RUN_DIR_HELP = "The run directory (default: the only run under ./runs)."
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return typer.Exit(USAGE_ERROR)
+
+
+def _run_dir(run_dir: Path | None) -> Path:
+    if run_dir is not None:
+        return run_dir
+    runs = sorted(p.parent for p in Path("runs").glob("*/state.db"))
+    if len(runs) == 1:
+        return runs[0]
+    if not runs:
+        raise _fail("no run under ./runs: pass --run-dir, or start one with `genesys run EVOLUTION.yaml`")
+    raise _fail(f"several runs under ./runs ({', '.join(p.name for p in runs)}): pass --run-dir")
+
+
+def _snapshot(run_dir: Path | None):
+    from genesys.local.run_dir import RunDirError, build_snapshot, open_run
+
+    try:
+        run = open_run(_run_dir(run_dir))
+    except RunDirError as err:
+        raise _fail(str(err)) from None
+    return run, build_snapshot(run)
+
+
+def run(
+    evolution_file: Path = typer.Argument(..., help="An Evolution manifest, e.g. examples/evolution-local.yaml."),
+    run_dir: Path = typer.Option(None, help="Where state and artifacts go (default: ./runs/<evolution name>)."),
+    metrics_port: int = typer.Option(0, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: a free port; -1: off)."),
+    quiet: bool = typer.Option(False, help="No live progress display (for logs and CI)."),
+) -> None:
+    """Run the evolution loop on this machine; run it again to continue after an interruption."""
+    from genesys.api import ManifestError
+    from genesys.local.metrics import RunMetrics
+    from genesys.local.progress import progress_view, summary_line
+    from genesys.local.run_dir import RunDirError
+    from genesys.local.runner import RunOptions, run_evolution
+
+    live = Live(console=console, refresh_per_second=2, transient=False) if not quiet else None
+    metrics: list[RunMetrics] = []
+
+    def on_start(opened) -> None:
+        console.print(f"run dir: [bold]{opened.run_dir}[/]  (artifacts: {opened.artifacts.root})")
+        if metrics_port >= 0:
+            metrics.append(RunMetrics(opened.evolution.name))
+            port = metrics[0].serve(metrics_port)
+            console.print(f"metrics: http://127.0.0.1:{port}/metrics")
+        if live is not None:
+            live.start()
+
+    def on_turn(snapshot, executor) -> None:
+        if metrics:
+            metrics[0].update(snapshot)
+        running = [f"{k} {n}" for (k, n) in executor.children]
+        if live is not None:
+            live.update(progress_view(snapshot, running))
+
+    try:
+        result = run_evolution(evolution_file, RunOptions(run_dir=run_dir), on_turn=on_turn, on_start=on_start)
+    except (ManifestError, RunDirError) as err:
+        raise _fail(str(err)) from None
+    finally:
+        if live is not None:
+            live.stop()
+    console.print(summary_line(result.snapshot))
+    if not result.completed:
+        console.print("interrupted: run the same command again to continue")
+        raise typer.Exit(130)
+    console.print(f"look at it: genesys designs --run-dir {result.snapshot.run_dir} | genesys report ...")
+
+
+def status(run_dir: Path = typer.Option(None, help=RUN_DIR_HELP)) -> None:
+    """Phase, budgets per rung and the current best design of a run."""
+    from genesys.local.progress import budget_table, summary_line
+
+    _, snap = _snapshot(run_dir)
+    console.print(summary_line(snap))
+    console.print(budget_table(snap))
+    console.print(f"sessions: {snap.sessions}  verifications: {snap.verifications}")
+
+
+def designs(
+    run_dir: Path = typer.Option(None, help=RUN_DIR_HELP),
+    top: int = typer.Option(None, help="Only the N best-ranked designs."),
+    rung: str = typer.Option(None, help="Only designs verified at this rung."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per design."),
+) -> None:
+    """The designs of a run, like `kubectl get designs` (best first, then unrated ones)."""
+    from genesys.local.progress import designs_table
+
+    _, snap = _snapshot(run_dir)
+    if rung is not None and rung not in snap.rungs:
+        raise _fail(f"unknown rung {rung!r}; this run's rungs are {', '.join(snap.rungs)}")
+    chosen = snap.leaderboard() + [d for d in snap.designs if d.rank is None]
+    if rung is not None:
+        chosen = [d for d in chosen if any(r.rung == rung for r in d.rungs)]
+    if top is not None:
+        chosen = [d for d in chosen if d.rank is not None][:top]
+    if as_json:
+        print(json.dumps([d.to_dict() for d in chosen], indent=2))
+    else:
+        console.print(designs_table(chosen))
+
+
+def show(
+    design: str = typer.Argument(..., help="A design name (see `genesys designs`)."),
+    run_dir: Path = typer.Option(None, help=RUN_DIR_HELP),
+) -> None:
+    """One design: proposal, unit tree, code, check report and scores per rung."""
+    from genesys.api import Design, load_manifest
+    from genesys.api.naming import suggest
+
+    run, snap = _snapshot(run_dir)
+    try:
+        view = snap.design(design)
+    except KeyError:
+        raise _fail(f"no design {design!r} in {run.run_dir}; {suggest(design, [d.name for d in snap.designs])}")
+    console.rule(f"{view.name}  ({view.operation} of {', '.join(view.parents) or '-'}; {view.phase})")
+    path = run.artifacts.design_file(design)
+    if path.exists():
+        manifest = load_manifest(path, Design)
+        if manifest.spec.proposal:
+            console.print(f"[bold]{manifest.spec.proposal.title}[/]\n{manifest.spec.proposal.abstract}")
+            if manifest.spec.proposal.body:
+                console.print(manifest.spec.proposal.body)
+        tree = manifest.spec.tree
+        console.print(f"\n[bold]tree[/] (root {tree.root})")
+        for name in reversed(tree.reachable()):
+            unit = tree.units.get(name)
+            args = f" args={unit.args}" if unit and unit.args else ""
+            console.print(f"  {name} -> {', '.join(unit.children) if unit else '(placeholder)'}{args}")
+        for name in reversed(tree.reachable()):
+            if name in tree.units and tree.units[name].code:
+                console.print(Syntax(tree.units[name].code, "python", line_numbers=False, word_wrap=True))
+    check = run.artifacts.design_dir(design) / "check.json"
+    if check.exists():
+        report = json.loads(check.read_text(encoding="utf-8"))
+        checks = ", ".join(f"{c['name']}:{c['status']}" for c in report.get("checks", []))
+        console.print(f"\n[bold]check[/] passed={report.get('passed')}  {checks}")
+    for r in view.rungs:
+        tasks = ", ".join(f"{t} {s:.3f} (baseline {r.baselines.get(t, float('nan')):.3f})" for t, s in r.scores.items())
+        console.print(f"[bold]{r.rung}[/] fitness {r.fitness:.4f}  params {r.params}  held-out loss "
+                      f"{r.heldout_loss}  device-s {r.device_seconds:.0f}\n  {tasks}")
+    for where, reason in view.failed_rungs.items():
+        console.print(f"[red]failed at {where}:[/] {reason}")
+
+
+def tree(
+    run_dir: Path = typer.Option(None, help=RUN_DIR_HELP),
+    svg: Path = typer.Option(None, help="Also write the tree as an SVG file (default: <run dir>/tree.svg)."),
+) -> None:
+    """The evolution tree (lineage of every design) in the terminal and as SVG."""
+    from genesys.local.tree import render_tree_svg, render_tree_text
+
+    run, snap = _snapshot(run_dir)
+    console.print(render_tree_text(snap))
+    out = svg or run.run_dir / "tree.svg"
+    out.write_text(render_tree_svg(snap), encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+def report(
+    run_dir: Path = typer.Option(None, help=RUN_DIR_HELP),
+    out: Path = typer.Option(None, help="The HTML file to write (default: <run dir>/report.html)."),
+) -> None:
+    """An HTML report: leaderboard, best fitness over time, budget use, fitness vs parameters, the tree."""
+    from genesys.local.report import render_report_html
+
+    run, snap = _snapshot(run_dir)
+    out = out or run.run_dir / "report.html"
+    out.write_text(render_report_html(snap), encoding="utf-8")
+    console.print(f"wrote {out}")

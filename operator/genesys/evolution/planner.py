@@ -1,0 +1,176 @@
+"""The planner: given the state of a run, which verifications and design sessions to start next.
+
+    actions = plan(state, spec, random.Random(seed))   # [StartVerification..., StartDesignSession...] or [Complete]
+
+A pure function, deterministic for a given rng state: runtimes execute the actions,
+record what happens, and call it again whenever something changes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+
+from genesys.api.evolution import EvolutionSpec
+from genesys.evolution.fitness import Standing, leaderboard
+from genesys.evolution.ladder import RungBudgetPlan, Usage, budget_usage, rung_budgets
+from genesys.evolution.selection import choose_operation, select_parents, verification_candidates
+from genesys.evolution.state import (
+    Action,
+    Complete,
+    EvolutionState,
+    SessionRecord,
+    StartDesignSession,
+    StartVerification,
+    verification_name,
+)
+
+
+def wall_time_over(state: EvolutionState, spec: EvolutionSpec) -> bool:
+    """stop.maxWallHours: past it nothing new starts; the run completes once the running work ends."""
+    return spec.stop.max_wall_hours is not None and state.elapsed_hours >= spec.stop.max_wall_hours
+
+
+def design_stop(state: EvolutionState, spec: EvolutionSpec) -> str | None:
+    """Why a stop rule forbids new design sessions, or None.
+
+    maxDesigns and maxFailedSessions stop the designer only: the designs already made are
+    still verified and promoted as far as the budgets allow.
+    """
+    stop = spec.stop
+    if wall_time_over(state, spec):
+        return f"stop.maxWallHours reached ({state.elapsed_hours:g} of {stop.max_wall_hours:g} hours)"
+    failed = sum(s.phase == "failed" for s in state.sessions)
+    if stop.max_failed_sessions is not None and failed >= stop.max_failed_sessions:
+        return f"stop.maxFailedSessions reached ({failed} design sessions failed)"
+    if stop.max_designs is not None and len(state.sessions) >= stop.max_designs:
+        return f"stop.maxDesigns reached ({len(state.sessions)} design sessions started)"
+    return None
+
+
+def closed_rungs(
+    state: EvolutionState,
+    spec: EvolutionSpec,
+    budgets: Sequence[RungBudgetPlan] | None = None,
+    board: Sequence[Standing] | None = None,
+) -> frozenset[str]:
+    """Rungs that will never admit another verification: spent, or drained.
+
+    Drained: nothing can arrive any more (the rung below is closed and has nothing running;
+    for the lowest rung, no design session runs and a stop rule forbids new ones) and no
+    candidate waits. A closed rung releases the rung above in full (see `budget_usage`), so
+    stopping the designer early does not strand the budgets of the higher rungs.
+    A rating change from a higher rung can, rarely, make a design good again and reopen a
+    drained rung; the release above then shrinks back, which only delays new starts there.
+    """
+    budgets = rung_budgets(spec.ladder) if budgets is None else budgets
+    usage = budget_usage(state, budgets)
+    waiting = Counter(rung for _, rung in verification_candidates(state, spec, board))
+    running = Counter(r.rung for r in state.verifications if r.phase == "running")
+    below_closed = design_stop(state, spec) is not None
+    below_running = sum(s.phase == "running" for s in state.sessions)
+    closed = set()
+    for budget in budgets:
+        done = usage[budget.name].spent or (below_closed and below_running == 0 and waiting[budget.name] == 0)
+        if done:
+            closed.add(budget.name)
+        below_closed, below_running = done, running[budget.name]
+    return frozenset(closed)
+
+
+def _start_verifications(
+    candidates: Sequence[tuple[str, str]], usage: dict[str, Usage], slots: int
+) -> list[StartVerification]:
+    left = {rung: (u.remaining if u.admits else 0) for rung, u in usage.items()}
+    started: list[StartVerification] = []
+    for design, rung in candidates:
+        if len(started) >= slots:
+            break
+        if left[rung] > 0:
+            left[rung] -= 1
+            started.append(StartVerification(verification_name(design, rung), design, rung))
+    return started
+
+
+def _session_slots(
+    state: EvolutionState, spec: EvolutionSpec, lowest: Usage, started: Sequence[StartVerification]
+) -> int:
+    """How many design sessions may start now.
+
+    A new design needs a run at the lowest rung, so sessions start only while that rung
+    has room for every design still waiting for its first verification (running sessions
+    included, as they will produce one) plus the new ones; and that backlog stays within
+    `parallelism.verifications`, so designs are not made faster than they can be verified.
+    """
+    verified = {r.design for r in state.verifications if r.rung in spec.ladder.rung_names()}
+    first_runs = [a for a in started if a.rung == lowest.rung]
+    running = sum(s.phase == "running" for s in state.sessions)
+    waiting = sum(d.name not in verified for d in state.designs) - len(first_runs) + running
+    room = 0 if lowest.device_spent else lowest.remaining - len(first_runs)
+    limits = [
+        spec.parallelism.design_sessions - running,
+        room - waiting,
+        spec.parallelism.verifications - waiting,
+    ]
+    if spec.stop.max_designs is not None:
+        limits.append(spec.stop.max_designs - len(state.sessions))
+    return max(0, min(limits))
+
+
+def _start_sessions(
+    state: EvolutionState, spec: EvolutionSpec, rng: random.Random, board: Sequence[Standing], count: int
+) -> list[StartDesignSession]:
+    started = []
+    for _ in range(count):
+        operation = choose_operation(state, spec, rng, board)
+        parents = select_parents(state, spec, rng, operation, board)
+        name = f"design-{len(state.sessions) + 1:04d}"
+        started.append(StartDesignSession(name, operation, parents, seed=rng.randrange(2**31)))
+        # the next choice sees this session: warm-up counting and names move on
+        state = replace(state, sessions=(*state.sessions, SessionRecord(name, operation, parents, "running")))
+    return started
+
+
+def _completion_reason(state: EvolutionState, spec: EvolutionSpec, usage: dict[str, Usage]) -> str:
+    stopped = design_stop(state, spec)
+    if wall_time_over(state, spec) and stopped:
+        return stopped
+    if all(u.spent for u in usage.values()):
+        return "every rung's budget is spent"
+    if stopped:
+        return f"{stopped}; every design made has been verified as far as the ladder admits"
+    left = [u.rung for u in usage.values() if not u.spent]
+    return (
+        f"{next(iter(usage))} has no run left for a new design and no design qualifies for the runs left at "
+        f"{', '.join(left)} (only good designs that passed the rung below are promoted)"
+    )
+
+
+def plan(state: EvolutionState, spec: EvolutionSpec, rng: random.Random) -> list[Action]:
+    """The actions to take now: verifications first (most wanted first), then design sessions.
+
+    Holds, for any state: no rung starts more runs than it has released (running ones
+    count); no design is verified twice at one rung; at most `parallelism.verifications`
+    verifications and `parallelism.design_sessions` sessions run at once; and
+    `[Complete(reason)]` comes exactly when nothing runs and nothing more can start.
+    """
+    budgets = rung_budgets(spec.ladder)
+    board = leaderboard(state, spec)
+    running_verifications = sum(r.phase == "running" for r in state.verifications)
+    busy = running_verifications > 0 or any(s.phase == "running" for s in state.sessions)
+    usage = budget_usage(state, budgets, closed_rungs(state, spec, budgets, board))
+
+    actions: list[Action] = []
+    if not wall_time_over(state, spec):
+        candidates = verification_candidates(state, spec, board)
+        slots = spec.parallelism.verifications - running_verifications
+        verifications = _start_verifications(candidates, usage, slots)
+        actions += verifications
+        if design_stop(state, spec) is None:
+            count = _session_slots(state, spec, usage[budgets[0].name], verifications)
+            actions += _start_sessions(state, spec, rng, board, count)
+    if actions or busy:
+        return actions
+    return [Complete(_completion_reason(state, spec, usage))]

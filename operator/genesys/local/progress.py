@@ -1,0 +1,70 @@
+"""Terminal views of a run (rich): the live progress of `genesys run`, `status` and `designs`."""
+
+from __future__ import annotations
+
+import time
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from genesys.local.snapshot import DesignView, RunSnapshot
+
+PHASE_STYLE = {"Verified": "green", "Verifying": "cyan", "Implemented": "white", "Failed": "red"}
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def budget_table(snapshot: RunSnapshot) -> Table:
+    table = Table(title="scale budgets", title_justify="left")
+    for col in ("RUNG", "USED", "RUNNING", "RELEASED", "TOTAL", "DEVICE-S", "BEST"):
+        table.add_column(col, justify="left" if col == "RUNG" else "right")
+    for b in snapshot.budgets:
+        scores = [(r.fitness, d.name) for d in snapshot.designs for r in d.rungs if r.rung == b.rung]
+        best = max(scores) if scores else None
+        table.add_row(b.rung, str(b.used), str(b.running), str(b.released), str(b.total), f"{b.device_seconds:.0f}",
+                      f"{best[0]:.3f} {best[1]}" if best else "-")
+    return table
+
+
+def summary_line(snapshot: RunSnapshot) -> Text:
+    by_phase: dict[str, int] = {}
+    for d in snapshot.designs:
+        by_phase[d.phase] = by_phase.get(d.phase, 0) + 1
+    phases = "  ".join(f"{p} {n}" for p, n in sorted(by_phase.items()))
+    board = snapshot.leaderboard()
+    best = f"best {board[0].name} ({board[0].best.fitness:.3f} @ {board[0].best.rung})" if board else "no verified design yet"
+    line = Text(f"{snapshot.evolution}  {snapshot.phase}  {_duration(snapshot.updated_at - snapshot.started_at)}  "
+                f"designs: {phases or 'none'}  {best}")
+    if snapshot.completed_reason:
+        line.append(f"\ncompleted: {snapshot.completed_reason}", style="green")
+    return line
+
+
+def designs_table(designs: list[DesignView], title: str = "designs") -> Table:
+    """Like `kubectl get designs`: rank, name, phase, parents, operation, best rung, fitness, age."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in ("RANK", "NAME", "PHASE", "PARENTS", "OP", "BEST-RUNG", "FITNESS", "AGE"):
+        table.add_column(col, no_wrap=True, min_width=len(col), max_width=14 if col == "PARENTS" else None,
+                         justify="right" if col in ("RANK", "FITNESS") else "left")
+    now = time.time()
+    for d in designs:
+        table.add_row(
+            str(d.rank) if d.rank else "-", d.name, Text(d.phase, style=PHASE_STYLE.get(d.phase, "")),
+            ",".join(d.parents) or "-", d.operation, d.best.rung if d.best else "-",
+            f"{d.best.fitness:.3f}" if d.best else "-", _duration(now - d.created_at) if d.created_at else "-",
+        )
+    return table
+
+
+def progress_view(snapshot: RunSnapshot, running: list[str]) -> Group:
+    top = snapshot.leaderboard()[:5]
+    parts = [summary_line(snapshot), budget_table(snapshot)]
+    if top:
+        parts.append(designs_table(top, title="leaderboard (top 5)"))
+    parts.append(Text("running: " + (", ".join(running) if running else "-"), style="cyan"))
+    return Group(*parts)

@@ -1,0 +1,135 @@
+"""A run directory: where one Evolution's local run keeps its state, artifacts and logs.
+
+    <run dir>/evolution.yaml   the manifest the run was started from
+    <run dir>/state.db         SQLite state (genesys.local.store)
+    <run dir>/artifacts/       the artifact store, unless the Evolution names another
+    <run dir>/logs/            one log per child process
+
+`open_run` is for the inspection commands (`genesys status`, `designs`, ...);
+`build_snapshot` turns the state into the read-only `RunSnapshot` they render.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from genesys.api import ManifestError, loads_manifest
+from genesys.api.evolution import Evolution
+from genesys.evolution import budget_usage, closed_rungs, leaderboard, rung_budgets
+from genesys.local.artifacts import ArtifactStore
+from genesys.local.snapshot import BudgetView, DesignView, RungScores, RunSnapshot
+from genesys.local.store import RunStore
+
+STATE_FILE = "state.db"
+MANIFEST_FILE = "evolution.yaml"
+
+
+class RunDirError(RuntimeError):
+    """The run directory or the Evolution cannot be used; the message says what to do."""
+
+
+def default_run_dir(evolution: Evolution, cwd: Path | None = None) -> Path:
+    return (cwd or Path.cwd()) / "runs" / evolution.name
+
+
+def store_root(evolution: Evolution, run_dir: Path) -> Path:
+    url = evolution.spec.artifacts.url
+    if url is None:
+        return run_dir / "artifacts"
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "file"):
+        return Path(parsed.path if parsed.scheme else url).expanduser().resolve()
+    raise RunDirError(f"spec.artifacts.url {url!r}: the local runtime stores artifacts in a local directory; "
+                      "give a path (or file:// URL), or remove artifacts.url to use <run dir>/artifacts")
+
+
+@dataclass
+class OpenRun:
+    run_dir: Path
+    evolution: Evolution
+    store: RunStore
+    artifacts: ArtifactStore
+
+
+def open_run(run_dir: Path) -> OpenRun:
+    """An existing run, for reading; a clear error when `run_dir` holds none."""
+    state = run_dir / STATE_FILE
+    if not state.exists():
+        raise RunDirError(f"{run_dir} holds no genesys run (no {STATE_FILE}): pass the --run-dir that "
+                          "`genesys run` printed, or start one with `genesys run EVOLUTION.yaml`")
+    try:
+        evolution = loads_manifest((run_dir / MANIFEST_FILE).read_text(encoding="utf-8"), Evolution,
+                                   str(run_dir / MANIFEST_FILE))
+    except (OSError, ManifestError) as err:
+        raise RunDirError(f"{run_dir}: cannot read the run's {MANIFEST_FILE}: {err}") from None
+    store = RunStore.open(state)
+    return OpenRun(run_dir, evolution, store, ArtifactStore(store_root(evolution, run_dir), evolution.name))
+
+
+def _design_phase(verifications: list) -> str:
+    phases = {v.phase for v in verifications}
+    if "running" in phases:
+        return "Verifying"
+    if "succeeded" in phases:
+        return "Verified"
+    if "failed" in phases:
+        return "Failed"
+    return "Implemented"
+
+
+def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
+    spec = run.evolution.spec
+    store = run.store
+    state = store.state(elapsed_hours)
+    board = {s.design: s for s in leaderboard(state, spec)}
+    rows = store.verifications()
+    by_design: dict[str, list] = {}
+    for v in rows:
+        by_design.setdefault(v.design, []).append(v)
+    rungs = spec.ladder.rung_names()
+    designs: list[DesignView] = []
+    for d in store.designs():
+        mine = sorted(by_design.get(d.name, []), key=lambda v: rungs.index(v.rung) if v.rung in rungs else -1)
+        standing = board.get(d.name)
+        designs.append(DesignView(
+            name=d.name, phase=_design_phase(mine), operation=d.operation, parents=d.parents, order=d.order,
+            title=d.title, rating=standing.rating if standing else None, rank=standing.rank if standing else None,
+            quadrant=standing.quadrant if standing else None,
+            rungs=tuple(RungScores(v.rung, v.fitness, v.summary.get("fitness_stderr"), v.scores, v.baselines,
+                                   v.summary.get("params"), v.device_seconds, v.summary.get("heldout_loss"))
+                        for v in mine if v.phase == "succeeded" and v.fitness is not None),
+            failed_rungs={v.rung: v.reason or "failed" for v in mine if v.phase == "failed"},
+            created_at=d.created_at,
+        ))
+    order = len(designs)
+    for s in store.sessions():  # failed sessions never became designs, but users look for them
+        if s.phase == "failed":
+            designs.append(DesignView(name=s.name, phase="Failed", operation=s.operation, parents=s.parents,
+                                      order=order, title="", rating=None, rank=None, quadrant=None,
+                                      failed_rungs={"session": s.reason or "the design session failed"},
+                                      created_at=s.started_at))
+            order += 1
+    budgets = rung_budgets(spec.ladder)
+    usage = budget_usage(state, budgets, closed_rungs(state, spec, budgets))
+    finished = sorted((v for v in rows if v.phase == "succeeded" and v.fitness is not None),
+                      key=lambda v: v.finished_at or 0.0)
+    count = lambda items, phase: sum(1 for i in items if i.phase == phase)  # noqa: E731
+    sessions = store.sessions()
+    return RunSnapshot(
+        evolution=run.evolution.name,
+        run_dir=str(run.run_dir),
+        phase=store.get_meta("phase") or "Running",
+        started_at=float(store.get_meta("started_at") or time.time()),
+        updated_at=time.time(),
+        rungs=tuple(rungs),
+        designs=tuple(designs),
+        budgets=tuple(BudgetView(u.rung, u.runs, u.released, u.used, u.running, u.device_seconds)
+                      for u in usage.values()),
+        sessions={p: count(sessions, p) for p in ("running", "succeeded", "failed")},
+        verifications={p: count(rows, p) for p in ("running", "succeeded", "failed")},
+        history=tuple((v.finished_at or 0.0, v.design, v.rung, v.fitness) for v in finished),
+        completed_reason=store.get_meta("completed_reason"),
+    )

@@ -1,0 +1,276 @@
+"""`genesys run EVOLUTION.yaml`: the evolution loop on one machine.
+
+    summary = run_evolution(Path("examples/evolution-local.yaml"), RunOptions(run_dir=Path("runs/demo")))
+
+Each turn: collect finished children, read their results from the artifact store
+into SQLite, ask the pure core `plan(state, spec, rng)` what to start, start it as
+subprocesses. Stopping (Ctrl-C, SIGTERM) checkpoints the children; a later run of
+the same command continues: results found on disk are recorded, lost children are
+started again under the same name, so nothing is lost, duplicated or charged twice.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from genesys.api import Design, load_manifest, loads_manifest
+from genesys.api.evolution import Evolution
+from genesys.evolution import Complete, StartDesignSession, StartVerification, plan
+from genesys.local.artifacts import ArtifactStore, read_session, read_verification, write_atomic
+from genesys.local.executor import Executor, Finished
+from genesys.local.run_dir import (
+    MANIFEST_FILE,
+    STATE_FILE,
+    OpenRun,
+    RunDirError,
+    build_snapshot,
+    default_run_dir,
+    open_run,
+    store_root,
+)
+from genesys.local.snapshot import RunSnapshot
+from genesys.local.store import RunStore
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    run_dir: Path | None = None  # None: ./runs/<evolution name>
+    poll_seconds: float = 1.0
+    max_attempts: int = 3  # starts of a child the runtime lost before it counts as failed
+    threads: int | None = None  # CPU threads per child; None: spec, else cores / concurrent children
+
+
+@dataclass(frozen=True)
+class RunResult:
+    snapshot: RunSnapshot
+    completed: bool  # False: interrupted (run the same command again to continue)
+
+
+def load_evolution(path: Path) -> tuple[Evolution, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise RunDirError(f"cannot read {path}: {err.strerror}; pass an Evolution manifest file") from None
+    return loads_manifest(text, Evolution, str(path)), text
+
+
+def _cli(python: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.run([python, "-m", "genesys.cli", *args], capture_output=True, text=True, env=env)
+
+
+def resolve_seeds(evolution: Evolution, base: Path, python: str = sys.executable) -> list[Design]:
+    """Seed designs: library names (exported by the library's own command) or manifest paths."""
+    names = [s for s in evolution.spec.seeds if not s.endswith((".yaml", ".yml"))]
+    seeds: dict[str, Design] = {}
+    if names:
+        with tempfile.TemporaryDirectory() as tmp:
+            done = _cli(python, "library", "export", tmp, *[a for n in names for a in ("--seed", n)])
+            if done.returncode != 0:
+                raise RunDirError(f"spec.seeds: {done.stderr.strip() or done.stdout.strip()}")
+            for name in names:
+                seeds[name] = load_manifest(Path(tmp) / f"{name}.yaml", Design)
+    for ref in evolution.spec.seeds:
+        if ref.endswith((".yaml", ".yml")):
+            path = Path(ref) if Path(ref).is_absolute() else base / ref
+            if not path.exists():
+                raise RunDirError(f"spec.seeds: {path} does not exist; give a library seed name or a Design file")
+            seeds[ref] = load_manifest(path, Design)
+    designs = [seeds[ref] for ref in evolution.spec.seeds]
+    names_seen = [d.name for d in designs]
+    if len(set(names_seen)) != len(names_seen):
+        raise RunDirError(f"spec.seeds: two seeds share a design name ({names_seen}); rename one")
+    return designs
+
+
+def rung_overrides(evolution: Evolution, rung: str) -> dict:
+    ladder = evolution.spec.ladder
+    return {**ladder.overrides, **ladder.rung(rung).overrides}
+
+
+def check_rungs(evolution: Evolution, python: str = sys.executable) -> None:
+    """Every rung exists and every override names a real rung field (asked of the trainer's presets)."""
+    for rung in evolution.spec.ladder.rung_names():
+        sets = [a for k, v in rung_overrides(evolution, rung).items() for a in ("--set", f"{k}={v}")]
+        done = _cli(python, "library", "rungs", rung, "--json", *sets)
+        if done.returncode != 0:
+            raise RunDirError(f"spec.ladder ({rung}): {done.stderr.strip() or done.stdout.strip()}")
+
+
+def prepare_run(evolution_file: Path, run_dir: Path | None) -> OpenRun:
+    """Validate everything, then create (or reopen) the run dir; nothing is created for bad input."""
+    evolution, text = load_evolution(evolution_file)
+    run_dir = (run_dir or default_run_dir(evolution)).resolve()
+    state_file = run_dir / STATE_FILE
+    if state_file.exists():
+        run = open_run(run_dir)
+        if run.evolution.spec != evolution.spec or run.evolution.name != evolution.name:
+            raise RunDirError(f"{run_dir} holds a run of evolution {run.evolution.name!r} with a different spec "
+                              f"than {evolution_file}: restore the file to continue that run, or pass a new --run-dir")
+        return run
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RunDirError(f"{run_dir} exists and is not a genesys run dir: pass an empty or new --run-dir")
+    artifacts = ArtifactStore(store_root(evolution, run_dir), evolution.name)
+    seeds = resolve_seeds(evolution, evolution_file.resolve().parent)
+    check_rungs(evolution)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(run_dir / MANIFEST_FILE, text)
+    except OSError as err:
+        raise RunDirError(f"cannot write the run dir {run_dir}: {err.strerror}; pass a writable --run-dir") from None
+    store = RunStore.open(state_file)
+    with store.transaction() as db:
+        for seed in seeds:
+            artifacts.write_design(seed)
+            store.add_design(seed.name, "seed", (), seed.spec.proposal.title if seed.spec.proposal else "", db)
+        store.set_meta("started_at", str(time.time()))
+        store.set_meta("phase", "Running")
+    return OpenRun(run_dir, evolution, store, artifacts)
+
+
+class Runner:
+    def __init__(self, run: OpenRun, options: RunOptions, on_turn: Callable[[RunSnapshot, Executor], None]):
+        self.run = run
+        self.spec = run.evolution.spec
+        self.options = options
+        self.on_turn = on_turn
+        concurrent = self.spec.parallelism.verifications * self.spec.parallelism.nproc_per_verification
+        threads = options.threads or self.spec.parallelism.threads_per_process
+        self.executor = Executor(threads or max(1, (os.cpu_count() or 1) // concurrent))
+        self.stop_requested = False
+        self.started = float(run.store.get_meta("started_at") or time.time())
+
+    # -- children -----------------------------------------------------------------------------
+    def _start_session(self, name: str, operation: str, parents: tuple[str, ...], seed: int) -> None:
+        self.executor.start_session(
+            evolution_file=self.run.run_dir / MANIFEST_FILE, store=self.run.artifacts.root, name=name,
+            operation=operation, parents=parents, seed=seed, out=self.run.artifacts.design_dir(name),
+            log=self.run.run_dir / "logs" / f"session-{name}.log")
+
+    def _start_verification(self, name: str, design: str, rung: str) -> None:
+        artifacts = self.run.artifacts
+        checked = (artifacts.design_dir(design) / "check.json").exists()  # the design session checked it
+        job = artifacts.write_job(name, design, rung, rung_overrides(self.run.evolution, rung),
+                                  self.spec.evaluation.tasks, self.spec.data.source, self.spec.seed, not checked)
+        self.executor.start_verification(name=name, job_file=job, out=artifacts.verification_dir(name),
+                                         nproc=self.spec.parallelism.nproc_per_verification,
+                                         log=self.run.run_dir / "logs" / f"verification-{name}.log")
+
+    def _settle_session(self, name: str, finished: Finished | None) -> None:
+        """Record a session's outcome; a session the runtime lost (no outcome on disk) starts again."""
+        store = self.run.store
+        outcome = read_session(self.run.artifacts, name)
+        if outcome.status == "succeeded":
+            store.finish_session(name, True, title=outcome.title)
+            return
+        if outcome.status == "failed":
+            store.finish_session(name, False, outcome.reason)
+            return
+        row = next(s for s in store.sessions() if s.name == name)
+        if finished is not None and finished.returncode not in (-signal.SIGTERM, -signal.SIGKILL):
+            store.finish_session(name, False, f"exited with code {finished.returncode} without writing "
+                                              f"design.yaml or failed.json; see {finished.log}")
+        elif row.attempts >= self.options.max_attempts:
+            store.finish_session(name, False, f"lost {row.attempts} times (killed before finishing)")
+        else:
+            store.retry_session(name)
+            self._start_session(name, row.operation, row.parents, row.seed)
+
+    def _settle_verification(self, name: str, finished: Finished | None) -> None:
+        store = self.run.store
+        outcome = read_verification(self.run.artifacts, name)
+        if outcome.status in ("succeeded", "failed"):
+            store.finish_verification(name, outcome.status == "succeeded", reason=outcome.reason,
+                                      fitness=outcome.fitness, scores=outcome.scores, baselines=outcome.baselines,
+                                      device_seconds=outcome.device_seconds, summary=outcome.summary)
+            return
+        row = next(v for v in store.verifications() if v.name == name)
+        lost = finished is None or outcome.status == "interrupted" or finished.returncode < 0
+        if not lost:
+            store.finish_verification(name, False, reason=f"no_result: exited with code {finished.returncode} "
+                                                          f"without writing result.json; see {finished.log}")
+        elif row.attempts >= self.options.max_attempts:
+            store.finish_verification(name, False, reason=f"preempted: interrupted {row.attempts} times")
+        else:  # resumes from its last checkpoint, under the same name and budget charge
+            store.retry_verification(name)
+            self._start_verification(name, row.design, row.rung)
+
+    def recover(self) -> None:
+        """Children recorded as running belong to a runner that stopped: settle or restart them."""
+        for s in self.run.store.sessions():
+            if s.phase == "running":
+                self._settle_session(s.name, None)
+        for v in self.run.store.verifications():
+            if v.phase == "running":
+                self._settle_verification(v.name, None)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def turn(self) -> Complete | None:
+        for finished in self.executor.poll():
+            if finished.kind == "session":
+                self._settle_session(finished.name, finished)
+            else:
+                self._settle_verification(finished.name, finished)
+        store = self.run.store
+        state = store.state((time.time() - self.started) / 3600)
+        # Seeded by how far the run has come, so a resumed run decides as an uninterrupted one.
+        rng = random.Random(f"{self.spec.seed}/{len(state.sessions)}/{len(state.verifications)}")
+        for action in plan(state, self.spec, rng):
+            if isinstance(action, Complete):
+                return action
+            if isinstance(action, StartVerification):
+                store.start_verification(action.name, action.design, action.rung)
+                self._start_verification(action.name, action.design, action.rung)
+            elif isinstance(action, StartDesignSession):
+                store.start_session(action.name, action.operation, action.parents, action.seed)
+                self._start_session(action.name, action.operation, action.parents, action.seed)
+        return None
+
+    def loop(self) -> RunResult:
+        store = self.run.store
+        store.set_meta("phase", "Running")
+        self.recover()
+        completed = None
+        try:
+            while not self.stop_requested:
+                completed = self.turn()
+                self.on_turn(build_snapshot(self.run, (time.time() - self.started) / 3600), self.executor)
+                if completed is not None:
+                    break
+                time.sleep(self.options.poll_seconds)
+        finally:
+            self.executor.stop_all()
+        if completed is not None:
+            store.set_meta("completed_reason", completed.reason)
+        store.set_meta("phase", "Completed" if completed is not None else "Interrupted")
+        return RunResult(build_snapshot(self.run), completed is not None)
+
+
+def run_evolution(evolution_file: Path, options: RunOptions = RunOptions(),
+                  on_turn: Callable[[RunSnapshot, Executor], None] = lambda snapshot, executor: None,
+                  on_start: Callable[[OpenRun], None] = lambda run: None) -> RunResult:
+    """Run (or continue) an evolution until it completes or SIGINT/SIGTERM arrives."""
+    run = prepare_run(evolution_file, options.run_dir)
+    runner = Runner(run, options, on_turn)
+    on_start(run)
+
+    def request_stop(signum, frame) -> None:
+        runner.stop_requested = True
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return runner.loop()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        run.store.close()
+

@@ -1,0 +1,89 @@
+"""A read-only picture of one run, for the inspection commands and the HTML report.
+
+`RunStore.snapshot()` builds it from SQLite and the artifact store; the renderers
+(`genesys.local.tree`, `genesys.local.report`) and `genesys designs --json` read only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RungScores:
+    """One succeeded verification of a design at a rung."""
+
+    rung: str
+    fitness: float
+    fitness_stderr: float | None
+    scores: dict[str, float]  # task -> normalised score
+    baselines: dict[str, float]  # task -> the random-logits baseline's score
+    params: int | None  # non-embedding parameters of the trained model
+    device_seconds: float
+    heldout_loss: float | None
+
+
+@dataclass(frozen=True)
+class DesignView:
+    name: str
+    phase: str  # Implemented | Verifying | Verified | Failed
+    operation: str  # seed | mutation | crossover | scratch
+    parents: tuple[str, ...]
+    order: int  # creation order; seeds first
+    title: str  # the proposal's title
+    rating: float | None  # the evolution core's rank rating (Massey); None while unrated
+    rank: int | None  # 1 = best
+    quadrant: str | None  # e.g. good-confident
+    rungs: tuple[RungScores, ...] = ()  # lowest rung first
+    failed_rungs: dict[str, str] = field(default_factory=dict)  # rung -> reason of a failed verification
+    created_at: float = 0.0  # unix time
+
+    @property
+    def best(self) -> RungScores | None:
+        """The verification at the highest rung reached."""
+        return self.rungs[-1] if self.rungs else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["parents"] = list(self.parents)
+        data["fitness"] = {r.rung: r.fitness for r in self.rungs}
+        data["best_rung"] = self.best.rung if self.best else None
+        return data
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    rung: str
+    total: int  # runs in the rung's budget
+    released: int
+    used: int
+    running: int
+    device_seconds: float
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    evolution: str
+    run_dir: str
+    phase: str  # Running | Completed | Interrupted
+    started_at: float  # unix time of the first start
+    updated_at: float
+    rungs: tuple[str, ...]  # the ladder, lowest first
+    designs: tuple[DesignView, ...]  # creation order
+    budgets: tuple[BudgetView, ...]
+    sessions: dict[str, int]  # running / succeeded / failed design sessions
+    verifications: dict[str, int]  # running / succeeded / failed verifications
+    # (unix time, design, rung, fitness) for every succeeded verification, in finishing order
+    history: tuple[tuple[float, str, str, float], ...] = ()
+    completed_reason: str | None = None
+
+    def design(self, name: str) -> DesignView:
+        for d in self.designs:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    def leaderboard(self) -> list[DesignView]:
+        """Rated designs, best first."""
+        return sorted((d for d in self.designs if d.rank is not None), key=lambda d: d.rank)

@@ -1,0 +1,203 @@
+"""The local runtime's state: one SQLite database in the run directory.
+
+    store = RunStore.open(run_dir / "state.db")
+    state = store.state()                          # -> genesys.evolution.EvolutionState
+
+Every change is one transaction, so a crash (even kill -9) leaves the last committed
+state. Budget usage is never stored: it is derived from the verification rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genesys.evolution import DesignRecord, EvolutionState, SessionRecord, VerificationRecord
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS designs (
+    name TEXT PRIMARY KEY, operation TEXT NOT NULL, parents TEXT NOT NULL, ord INTEGER NOT NULL,
+    title TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    name TEXT PRIMARY KEY, operation TEXT NOT NULL, parents TEXT NOT NULL, seed INTEGER NOT NULL,
+    phase TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1, reason TEXT,
+    started_at REAL NOT NULL, finished_at REAL);
+CREATE TABLE IF NOT EXISTS verifications (
+    name TEXT PRIMARY KEY, design TEXT NOT NULL, rung TEXT NOT NULL, phase TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1, reason TEXT,
+    fitness REAL, scores TEXT NOT NULL DEFAULT '{}', baselines TEXT NOT NULL DEFAULT '{}',
+    device_seconds REAL NOT NULL DEFAULT 0, summary TEXT NOT NULL DEFAULT '{}',
+    started_at REAL NOT NULL, finished_at REAL, UNIQUE (design, rung));
+"""
+
+
+class StoreError(RuntimeError):
+    """The run directory's state cannot be used as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    name: str
+    operation: str
+    parents: tuple[str, ...]
+    seed: int
+    phase: str
+    attempts: int
+    reason: str | None
+    started_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class VerificationRow:
+    name: str
+    design: str
+    rung: str
+    phase: str
+    attempts: int
+    reason: str | None
+    fitness: float | None
+    scores: dict[str, float]
+    baselines: dict[str, float]
+    device_seconds: float
+    summary: dict[str, Any]  # small facts from result.json: params, losses, fitness_stderr
+    started_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class DesignRow:
+    name: str
+    operation: str
+    parents: tuple[str, ...]
+    order: int
+    title: str
+    created_at: float
+
+
+class RunStore:
+    def __init__(self, connection: sqlite3.Connection, path: Path):
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> RunStore:
+        db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(_SCHEMA)
+        store = cls(db, path)
+        version = store.get_meta("schema_version")
+        if version is None:
+            store.set_meta("schema_version", str(SCHEMA_VERSION))
+        elif int(version) != SCHEMA_VERSION:
+            raise StoreError(f"{path} has state schema v{version}, this genesys writes v{SCHEMA_VERSION}: "
+                             "use a new --run-dir, or the genesys version that started this run")
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- meta ---------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row["value"]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- designs ------------------------------------------------------------------------------
+    def add_design(self, name: str, operation: str, parents: tuple[str, ...], title: str = "",
+                   db: sqlite3.Connection | None = None) -> None:
+        db = db or self._db
+        order = db.execute("SELECT COUNT(*) FROM designs").fetchone()[0]
+        db.execute("INSERT OR IGNORE INTO designs (name, operation, parents, ord, title, created_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (name, operation, json.dumps(list(parents)), order, title, time.time()))
+
+    def designs(self) -> list[DesignRow]:
+        rows = self._db.execute("SELECT * FROM designs ORDER BY ord").fetchall()
+        return [DesignRow(r["name"], r["operation"], tuple(json.loads(r["parents"])), r["ord"], r["title"],
+                          r["created_at"]) for r in rows]
+
+    # -- sessions -----------------------------------------------------------------------------
+    def start_session(self, name: str, operation: str, parents: tuple[str, ...], seed: int) -> None:
+        self._db.execute("INSERT INTO sessions (name, operation, parents, seed, phase, started_at) "
+                         "VALUES (?, ?, ?, ?, 'running', ?)", (name, operation, json.dumps(list(parents)), seed,
+                                                                time.time()))
+
+    def finish_session(self, name: str, succeeded: bool, reason: str | None = None, title: str = "") -> None:
+        """Close a session; a succeeded one adds its design to the population in the same transaction."""
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM sessions WHERE name = ?", (name,)).fetchone()
+            if row is None or row["phase"] != "running":
+                return
+            db.execute("UPDATE sessions SET phase = ?, reason = ?, finished_at = ? WHERE name = ?",
+                       ("succeeded" if succeeded else "failed", reason, time.time(), name))
+            if succeeded:
+                self.add_design(name, row["operation"], tuple(json.loads(row["parents"])), title, db)
+
+    def retry_session(self, name: str) -> None:
+        self._db.execute("UPDATE sessions SET attempts = attempts + 1, started_at = ? WHERE name = ?",
+                         (time.time(), name))
+
+    def sessions(self) -> list[SessionRow]:
+        rows = self._db.execute("SELECT * FROM sessions ORDER BY rowid").fetchall()
+        return [SessionRow(r["name"], r["operation"], tuple(json.loads(r["parents"])), r["seed"], r["phase"],
+                           r["attempts"], r["reason"], r["started_at"], r["finished_at"]) for r in rows]
+
+    # -- verifications ------------------------------------------------------------------------
+    def start_verification(self, name: str, design: str, rung: str) -> None:
+        self._db.execute("INSERT INTO verifications (name, design, rung, phase, started_at) "
+                         "VALUES (?, ?, ?, 'running', ?)", (name, design, rung, time.time()))
+
+    def finish_verification(self, name: str, succeeded: bool, *, reason: str | None = None,
+                            fitness: float | None = None, scores: dict[str, float] | None = None,
+                            baselines: dict[str, float] | None = None, device_seconds: float = 0.0,
+                            summary: dict[str, Any] | None = None) -> None:
+        self._db.execute(
+            "UPDATE verifications SET phase = ?, reason = ?, fitness = ?, scores = ?, baselines = ?, "
+            "device_seconds = ?, summary = ?, finished_at = ? WHERE name = ? AND phase = 'running'",
+            ("succeeded" if succeeded else "failed", reason, fitness, json.dumps(scores or {}),
+             json.dumps(baselines or {}), device_seconds, json.dumps(summary or {}), time.time(), name),
+        )
+
+    def retry_verification(self, name: str) -> None:
+        """Another attempt of a verification the runtime lost (preempted): same row, same budget charge."""
+        self._db.execute("UPDATE verifications SET attempts = attempts + 1 WHERE name = ?", (name,))
+
+    def verifications(self) -> list[VerificationRow]:
+        rows = self._db.execute("SELECT * FROM verifications ORDER BY rowid").fetchall()
+        return [VerificationRow(r["name"], r["design"], r["rung"], r["phase"], r["attempts"], r["reason"],
+                                r["fitness"], json.loads(r["scores"]), json.loads(r["baselines"]),
+                                r["device_seconds"], json.loads(r["summary"]), r["started_at"], r["finished_at"])
+                for r in rows]
+
+    # -- the core's view ----------------------------------------------------------------------
+    def state(self, elapsed_hours: float = 0.0) -> EvolutionState:
+        designs = tuple(DesignRecord(d.name, d.operation, d.parents, d.order) for d in self.designs())
+        sessions = tuple(SessionRecord(s.name, s.operation, s.parents, s.phase) for s in self.sessions())
+        verifications = tuple(
+            VerificationRecord(v.name, v.design, v.rung, v.phase, v.scores, v.baselines, v.fitness,
+                               v.device_seconds)
+            for v in self.verifications()
+        )
+        return EvolutionState(designs, sessions, verifications, elapsed_hours)

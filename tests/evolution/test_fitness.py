@@ -1,0 +1,170 @@
+"""The Massey rating: agrees with the mean score where it should, filters chance games, weighs rungs; quadrants."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genesys.api.evolution import EvolutionSpec
+from genesys.evolution import DesignRecord, EvolutionState, VerificationRecord, leaderboard, massey_ratings
+
+RUNGS = ["a", "b", "c"]
+
+
+def spec_of(**selection) -> EvolutionSpec:
+    ladder = {"preset": None, "rungs": [{"name": r} for r in RUNGS]}
+    return EvolutionSpec.model_validate({"seeds": ["s"], "ladder": ladder, "selection": selection})
+
+
+def verified(design, rung, scores, baselines=None, phase="succeeded", fitness=None):
+    return VerificationRecord(f"{design}-{rung}", design, rung, phase, scores, baselines or {}, fitness)
+
+
+def state_of(records, designs=None) -> EvolutionState:
+    names = designs or sorted({r.design for r in records})
+    return EvolutionState(
+        designs=tuple(DesignRecord(n, "mutation", order=i) for i, n in enumerate(names)), verifications=tuple(records)
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.floats(0, 1), min_size=3, max_size=3), min_size=1, max_size=8))
+def test_one_rung_all_tasks_rating_is_the_centred_mean_score(matrix):
+    records = [verified(f"d{i}", "a", {f"t{j}": s for j, s in enumerate(row)}) for i, row in enumerate(matrix)]
+    ratings = massey_ratings(records, RUNGS)
+    means = [sum(row) / len(row) for row in matrix]
+    grand = sum(means) / len(means)
+    for i, mean in enumerate(means):
+        assert ratings[f"d{i}"] == pytest.approx(mean - grand, abs=1e-9)
+
+
+def test_mean_score_order_on_a_simple_case():
+    records = [
+        verified("low", "a", {"x": 0.3, "y": 0.4}),
+        verified("high", "a", {"x": 0.7, "y": 0.6}),
+        verified("mid", "a", {"x": 0.5, "y": 0.5}),
+    ]
+    board = leaderboard(state_of(records), spec_of())
+    assert [s.design for s in board] == ["high", "mid", "low"]
+    assert [s.rank for s in board] == [1, 2, 3]
+    assert sum(s.rating for s in board) == pytest.approx(0)
+
+
+def test_games_where_both_designs_are_at_chance_are_dropped():
+    at_chance = {"x": 0.5, "y": 0.5}
+    records = [
+        verified("p", "a", {"x": 0.6, "y": 0.10}, at_chance),
+        verified("q", "a", {"x": 0.6, "y": 0.30}, at_chance),  # better at y, but both are below chance there
+    ]
+    ratings = massey_ratings(records, RUNGS)
+    assert ratings == {"p": 0.0, "q": 0.0}
+    no_baselines = [verified(r.design, r.rung, r.scores) for r in records]
+    ratings = massey_ratings(no_baselines, RUNGS)
+    assert ratings["q"] > ratings["p"]
+    # one design above chance keeps the game: it beat the other by a real margin
+    records[1] = verified("q", "a", {"x": 0.6, "y": 0.55}, at_chance)
+    ratings = massey_ratings(records, RUNGS)
+    assert ratings["q"] > ratings["p"]
+
+
+def test_a_higher_rung_outweighs_a_lower_one():
+    records = [
+        verified("p", "a", {"x": 0.6}),
+        verified("q", "a", {"x": 0.5}),  # p wins at a by 0.1
+        verified("p", "b", {"x": 0.5}),
+        verified("q", "b", {"x": 0.6}),  # q wins at b by 0.1
+    ]
+    ratings = massey_ratings(records, RUNGS)
+    assert ratings["q"] > ratings["p"]
+
+
+def test_failed_running_and_foreign_verifications_do_not_rate():
+    records = [
+        verified("p", "a", {"x": 0.6}),
+        verified("q", "a", {"x": 0.9}, phase="failed"),
+        verified("r", "a", {"x": 0.9}, phase="running"),
+        verified("s", "elsewhere", {"x": 0.9}),
+    ]
+    board = leaderboard(state_of(records), spec_of())
+    assert [s.design for s in board] == ["p"]
+    assert board[0].rating == 0.0
+    assert leaderboard(EvolutionState(), spec_of()) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_massey_matches_least_squares_over_explicit_games(data):
+    np = pytest.importorskip("numpy")
+    n = data.draw(st.integers(1, 6))
+    designs = [f"d{i}" for i in range(n)]
+    records = []
+    for design, rung in itertools.product(designs, RUNGS):
+        if data.draw(st.booleans()):
+            tasks = data.draw(st.lists(st.sampled_from(["x", "y", "z"]), unique=True, max_size=3))
+            scores = {t: data.draw(st.floats(0, 1)) for t in tasks}
+            baselines = {t: 0.4 for t in tasks if data.draw(st.booleans())}
+            records.append(verified(design, rung, scores, baselines))
+    ratings = massey_ratings(records, RUNGS)
+
+    rated = sorted({r.design for r in records})
+    assert sorted(ratings) == rated
+    rows, margins = [], []
+    for level, rung in enumerate(RUNGS):
+        here = [r for r in records if r.rung == rung]
+        for one, two in itertools.combinations(here, 2):
+            for task in set(one.scores) & set(two.scores):
+                at_chance = [task in r.baselines and r.scores[task] <= r.baselines[task] for r in (one, two)]
+                if all(at_chance):
+                    continue
+                row = np.zeros(len(rated))
+                row[rated.index(one.design)], row[rated.index(two.design)] = 1, -1
+                weight = np.sqrt(2.0**level)
+                rows.append(row * weight)
+                margins.append((one.scores[task] - two.scores[task]) * weight)
+    if not rows:
+        assert all(v == 0 for v in ratings.values())
+        return
+    # lstsq gives the minimum-norm solution: each connected group sums to zero, loners are 0
+    expected = np.linalg.lstsq(np.array(rows), np.array(margins), rcond=None)[0]
+    for design, value in zip(rated, expected):
+        assert ratings[design] == pytest.approx(value, abs=1e-7)
+
+
+def test_quadrants_confidence_and_fitness_per_rung():
+    records = [
+        verified("p", "a", {"x": 0.9}, fitness=0.9),
+        verified("p", "b", {"x": 0.8}, fitness=0.8),  # two rungs: confident
+        verified("q", "a", {"x": 0.7, "y": 0.5}),  # no fitness reported: mean score
+        verified("r", "a", {"x": 0.5}),
+        verified("r", "c", {"x": 0.4}),  # the top rung: confident
+        verified("s", "a", {"x": 0.1}),
+        verified("s", "b", {"x": 0.1}, phase="failed"),
+    ]
+    board = {s.design: s for s in leaderboard(state_of(records), spec_of(goodQuantile=0.5, confidentRungs=2))}
+    assert [board[d].rank for d in "pqrs"] == [1, 2, 3, 4]
+    assert board["p"].quadrant == "good-confident" and board["p"].good
+    assert board["q"].quadrant == "good-unconfident"
+    assert board["r"].quadrant == "poor-confident" and not board["r"].good
+    assert board["s"].quadrant == "poor-unconfident"
+    assert board["p"].rungs == ("a", "b") and board["p"].best_rung == "b"
+    assert board["p"].fitness == {"a": 0.9, "b": 0.8} and board["p"].best_fitness == 0.8
+    assert board["q"].fitness == {"a": pytest.approx(0.6)}
+    assert board["r"].rungs == ("a", "c") and board["r"].best_fitness == 0.4
+    assert board["s"].rungs == ("a",)
+
+
+@pytest.mark.parametrize(("quantile", "good"), [(0.5, 2), (0.3, 1), (0.75, 3), (0.01, 1), (0.99, 3)])
+def test_good_share_is_the_top_quantile_at_least_one(quantile, good):
+    records = [verified(f"d{i}", "a", {"x": i / 10}) for i in range(4)]
+    board = leaderboard(state_of(records), spec_of(goodQuantile=quantile))
+    assert sum(s.good for s in board) == good
+    assert all(s.good for s in board[:good])
+
+
+def test_equal_ratings_rank_the_older_design_first():
+    records = [verified(d, "a", {"x": 0.5}) for d in ("young", "old")]
+    board = leaderboard(state_of(records, designs=["old", "young"]), spec_of())
+    assert [s.design for s in board] == ["old", "young"]

@@ -1,0 +1,92 @@
+"""The runner's bookkeeping without real children: outcomes on disk -> records, lost children -> restarts."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from genesys.local.executor import Finished
+from genesys.local.runner import Runner, RunOptions, prepare_run
+
+EVOLUTION = """\
+apiVersion: genesys.dev/v1alpha1
+kind: Evolution
+metadata: {name: demo}
+spec:
+  seeds: [gpt2]
+  ladder: {preset: cpu, rungs: [{name: cpu-1, runs: 4}]}
+"""
+
+
+@pytest.fixture()
+def runner(tmp_path, monkeypatch) -> Runner:
+    (tmp_path / "evo.yaml").write_text(EVOLUTION)
+    run = prepare_run(tmp_path / "evo.yaml", tmp_path / "run")
+    runner = Runner(run, RunOptions(max_attempts=2), on_turn=lambda snapshot, executor: None)
+    runner.started_children = []
+    monkeypatch.setattr(runner, "_start_session", lambda *a: runner.started_children.append(("session", *a)))
+    monkeypatch.setattr(runner, "_start_verification", lambda *a: runner.started_children.append(("verify", *a)))
+    yield runner
+    run.store.close()
+
+
+def _finished(kind: str, name: str, code: int) -> Finished:
+    return Finished(kind, name, code, Path("/tmp/log"), 1.0)
+
+
+def _write_result(runner: Runner, name: str, result: dict) -> None:
+    directory = runner.run.artifacts.verification_dir(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "result.json").write_text(json.dumps(result))
+
+
+def test_a_child_that_exits_without_a_result_fails_with_the_reason(runner):
+    store = runner.run.store
+    store.start_verification("gpt2-cpu-1", "gpt2", "cpu-1")
+    runner._settle_verification("gpt2-cpu-1", _finished("verification", "gpt2-cpu-1", 1))
+    (row,) = store.verifications()
+    assert row.phase == "failed" and row.reason.startswith("no_result: exited with code 1")
+    store.start_session("design-0001", "mutation", ("gpt2",), 5)
+    runner._settle_session("design-0001", _finished("session", "design-0001", 2))
+    (session,) = store.sessions()
+    assert session.phase == "failed" and "without writing design.yaml" in session.reason
+    assert runner.started_children == []
+
+
+def test_lost_children_restart_under_their_name_until_max_attempts(runner):
+    store = runner.run.store
+    store.start_verification("gpt2-cpu-1", "gpt2", "cpu-1")
+    _write_result(runner, "gpt2-cpu-1", {"status": "interrupted", "reason": "preempted"})
+    runner._settle_verification("gpt2-cpu-1", _finished("verification", "gpt2-cpu-1", 3))
+    assert runner.started_children == [("verify", "gpt2-cpu-1", "gpt2", "cpu-1")]
+    assert [(v.phase, v.attempts) for v in store.verifications()] == [("running", 2)]
+    runner.recover()  # the runner died again: this time max_attempts is reached
+    assert [(v.phase, v.attempts) for v in store.verifications()] == [("failed", 2)]
+    assert "preempted" in store.verifications()[0].reason
+
+    store.start_session("design-0001", "mutation", ("gpt2",), 5)
+    runner._settle_session("design-0001", _finished("session", "design-0001", -signal.SIGTERM))
+    assert runner.started_children[-1] == ("session", "design-0001", "mutation", ("gpt2",), 5)
+    assert store.sessions()[0].attempts == 2
+
+
+def test_results_found_on_disk_at_recovery_are_recorded_once(runner):
+    store = runner.run.store
+    store.start_verification("gpt2-cpu-1", "gpt2", "cpu-1")
+    _write_result(runner, "gpt2-cpu-1", {
+        "status": "succeeded", "fitness": 0.4, "device_seconds": 9.0,
+        "evaluation": {"scores": {"a": {"score": 0.4, "baseline": 0.2}}}})
+    runner.recover()
+    runner.recover()
+    (row,) = store.verifications()
+    assert (row.phase, row.fitness, row.attempts, row.device_seconds) == ("succeeded", 0.4, 1, 9.0)
+    assert runner.started_children == []
+
+
+def test_a_turn_starts_what_plan_asks_and_records_it_first(runner):
+    assert runner.turn() is None
+    assert [v.name for v in runner.run.store.verifications()] == ["gpt2-cpu-1"]
+    assert runner.started_children[0] == ("verify", "gpt2-cpu-1", "gpt2", "cpu-1")

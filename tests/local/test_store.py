@@ -1,0 +1,73 @@
+"""The local run's SQLite state: records survive reopening, usage is derived, retries keep one row."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from genesys.local.store import RunStore, StoreError
+
+
+def test_records_round_trip_and_reopen(tmp_path):
+    store = RunStore.open(tmp_path / "state.db")
+    store.add_design("gpt2", "seed", ())
+    store.start_session("design-0001", "mutation", ("gpt2",), seed=7)
+    store.finish_session("design-0001", True, title="GQA gpt2")
+    store.start_session("design-0002", "scratch", (), seed=8)
+    store.finish_session("design-0002", False, "no candidate passed")
+    store.start_verification("gpt2-cpu-1", "gpt2", "cpu-1")
+    store.finish_verification("gpt2-cpu-1", True, fitness=0.5, scores={"a": 0.5}, baselines={"a": 0.25},
+                              device_seconds=12.0, summary={"params": 10})
+    store.close()
+
+    store = RunStore.open(tmp_path / "state.db")
+    state = store.state()
+    assert [(d.name, d.operation, d.parents, d.order) for d in state.designs] == [
+        ("gpt2", "seed", (), 0), ("design-0001", "mutation", ("gpt2",), 1)]
+    assert [(s.name, s.phase) for s in state.sessions] == [("design-0001", "succeeded"), ("design-0002", "failed")]
+    (v,) = state.verifications
+    assert (v.phase, v.fitness, dict(v.scores), dict(v.baselines), v.device_seconds) == (
+        "succeeded", 0.5, {"a": 0.5}, {"a": 0.25}, 12.0)
+    assert store.designs()[1].title == "GQA gpt2"
+    assert store.sessions()[1].reason == "no candidate passed"
+
+
+def test_a_retried_verification_stays_one_record(tmp_path):
+    store = RunStore.open(tmp_path / "state.db")
+    store.start_verification("x-cpu-1", "x", "cpu-1")
+    store.retry_verification("x-cpu-1")
+    store.retry_verification("x-cpu-1")
+    (row,) = store.verifications()
+    assert (row.phase, row.attempts) == ("running", 3)
+    with pytest.raises(sqlite3.IntegrityError):  # one design, one rung: one verification
+        store.start_verification("other-name", "x", "cpu-1")
+    store.finish_verification("x-cpu-1", False, reason="diverged: loss is nan")
+    store.finish_verification("x-cpu-1", True, fitness=0.9)  # finishing twice changes nothing
+    (row,) = store.verifications()
+    assert (row.phase, row.fitness, row.reason) == ("failed", None, "diverged: loss is nan")
+
+
+def test_finishing_a_session_twice_adds_its_design_once(tmp_path):
+    store = RunStore.open(tmp_path / "state.db")
+    store.start_session("d1", "mutation", ("gpt2",), seed=1)
+    store.finish_session("d1", True)
+    store.finish_session("d1", True)
+    assert [d.name for d in store.designs()] == ["d1"]
+
+
+def test_a_failed_transaction_leaves_nothing(tmp_path):
+    store = RunStore.open(tmp_path / "state.db")
+    with pytest.raises(RuntimeError):
+        with store.transaction() as db:
+            store.add_design("a", "seed", (), db=db)
+            raise RuntimeError("crash mid-way")
+    assert store.designs() == []
+
+
+def test_a_newer_schema_is_refused_with_a_fix(tmp_path):
+    store = RunStore.open(tmp_path / "state.db")
+    store.set_meta("schema_version", "99")
+    store.close()
+    with pytest.raises(StoreError, match="new --run-dir"):
+        RunStore.open(tmp_path / "state.db")
