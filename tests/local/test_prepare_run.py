@@ -82,3 +82,21 @@ def test_cli_reports_one_clear_line_and_exit_2(tmp_path):
     assert not (tmp_path / "run").exists()
     result = CliRunner().invoke(app, ["status", "--run-dir", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "holds no genesys run" in result.output
+
+
+def test_a_remote_artifact_store_is_refused_by_the_local_runtime(tmp_path):
+    path = _evolution(tmp_path)
+    path.write_text(path.read_text() + "  artifacts: {url: 's3://bucket/genesys'}\n")
+    with pytest.raises(RunDirError, match="local directory"):
+        prepare_run(path, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_first_start_that_died_before_its_seeds_were_recorded_is_completed(tmp_path):
+    run = prepare_run(_evolution(tmp_path), tmp_path / "run")
+    with run.store.transaction() as db:  # as if the process died before the seeding transaction
+        db.execute("DELETE FROM designs")
+        db.execute("DELETE FROM meta WHERE key = 'started_at'")
+    run.store.close()
+    again = prepare_run(_evolution(tmp_path), tmp_path / "run")
+    assert [d.name for d in again.store.designs()] == ["gpt2"]

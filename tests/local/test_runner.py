@@ -34,7 +34,7 @@ def runner(tmp_path, monkeypatch) -> Runner:
 
 
 def _finished(kind: str, name: str, code: int) -> Finished:
-    return Finished(kind, name, code, Path("/tmp/log"), 1.0)
+    return Finished(kind, name, code, Path("/tmp/log"))
 
 
 def _write_result(runner: Runner, name: str, result: dict) -> None:

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from genesys.local.store import RunStore, StoreError
+from genesys.local.store import RunStore, RunDirError
 
 
 def test_records_round_trip_and_reopen(tmp_path):
@@ -69,5 +69,5 @@ def test_a_newer_schema_is_refused_with_a_fix(tmp_path):
     store = RunStore.open(tmp_path / "state.db")
     store.set_meta("schema_version", "99")
     store.close()
-    with pytest.raises(StoreError, match="new --run-dir"):
+    with pytest.raises(RunDirError, match="new --run-dir"):
         RunStore.open(tmp_path / "state.db")

@@ -38,7 +38,6 @@ class Child:
     name: str
     process: subprocess.Popen
     log: Path
-    started: float
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,6 @@ class Finished:
     name: str
     returncode: int
     log: Path
-    seconds: float
 
 
 class Executor:
@@ -74,7 +72,7 @@ class Executor:
             out.flush()
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                        env=self._env(), start_new_session=True, preexec_fn=_die_with_parent)
-        child = Child(kind, name, process, log, time.time())
+        child = Child(kind, name, process, log)
         self.children[(kind, name)] = child
         return child
 
@@ -91,9 +89,6 @@ class Executor:
                 "-m", "genesys.trainer.verification", "--job", str(job_file), "--out", str(out)]
         return self._start("verification", name, argv, log)
 
-    def running(self, kind: str) -> list[str]:
-        return [name for (k, name) in self.children if k == kind]
-
     def poll(self) -> list[Finished]:
         """Children that exited since the last call."""
         done = []
@@ -101,7 +96,7 @@ class Executor:
             code = child.process.poll()
             if code is not None:
                 del self.children[key]
-                done.append(Finished(child.kind, child.name, code, child.log, time.time() - child.started))
+                done.append(Finished(child.kind, child.name, code, child.log))
         return done
 
     def stop_all(self, grace_seconds: float = 60.0) -> None:

@@ -21,18 +21,15 @@ from genesys.api.evolution import Evolution
 from genesys.evolution import budget_usage, closed_rungs, leaderboard, rung_budgets
 from genesys.local.artifacts import ArtifactStore
 from genesys.local.snapshot import BudgetView, DesignView, RungScores, RunSnapshot
-from genesys.local.store import RunStore
+from genesys.local.store import RunDirError, RunStore
 
 STATE_FILE = "state.db"
 MANIFEST_FILE = "evolution.yaml"
 
 
-class RunDirError(RuntimeError):
-    """The run directory or the Evolution cannot be used; the message says what to do."""
 
-
-def default_run_dir(evolution: Evolution, cwd: Path | None = None) -> Path:
-    return (cwd or Path.cwd()) / "runs" / evolution.name
+def default_run_dir(evolution: Evolution) -> Path:
+    return Path.cwd() / "runs" / evolution.name
 
 
 def store_root(evolution: Evolution, run_dir: Path) -> Path:

@@ -46,7 +46,6 @@ class RunOptions:
     run_dir: Path | None = None  # None: ./runs/<evolution name>
     poll_seconds: float = 1.0
     max_attempts: int = 3  # starts of a child the runtime lost before it counts as failed
-    threads: int | None = None  # CPU threads per child; None: spec, else cores / concurrent children
 
 
 @dataclass(frozen=True)
@@ -116,6 +115,8 @@ def prepare_run(evolution_file: Path, run_dir: Path | None) -> OpenRun:
         if run.evolution.spec != evolution.spec or run.evolution.name != evolution.name:
             raise RunDirError(f"{run_dir} holds a run of evolution {run.evolution.name!r} with a different spec "
                               f"than {evolution_file}: restore the file to continue that run, or pass a new --run-dir")
+        if run.store.get_meta("started_at") is None:  # the first start died before recording its seeds
+            _record_seeds(run, resolve_seeds(evolution, evolution_file.resolve().parent))
         return run
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(f"{run_dir} exists and is not a genesys run dir: pass an empty or new --run-dir")
@@ -127,14 +128,19 @@ def prepare_run(evolution_file: Path, run_dir: Path | None) -> OpenRun:
         write_atomic(run_dir / MANIFEST_FILE, text)
     except OSError as err:
         raise RunDirError(f"cannot write the run dir {run_dir}: {err.strerror}; pass a writable --run-dir") from None
-    store = RunStore.open(state_file)
-    with store.transaction() as db:
+    run = OpenRun(run_dir, evolution, RunStore.open(state_file), artifacts)
+    _record_seeds(run, seeds)
+    return run
+
+
+def _record_seeds(run: OpenRun, seeds: list[Design]) -> None:
+    """Seeds into the store and the population, and the start time, in one transaction."""
+    with run.store.transaction() as db:
         for seed in seeds:
-            artifacts.write_design(seed)
-            store.add_design(seed.name, "seed", (), seed.spec.proposal.title if seed.spec.proposal else "", db)
-        store.set_meta("started_at", str(time.time()))
-        store.set_meta("phase", "Running")
-    return OpenRun(run_dir, evolution, store, artifacts)
+            run.artifacts.write_design(seed)
+            run.store.add_design(seed.name, "seed", (), seed.spec.proposal.title if seed.spec.proposal else "", db)
+        run.store.set_meta("started_at", str(time.time()))
+        run.store.set_meta("phase", "Running")
 
 
 class Runner:
@@ -144,8 +150,8 @@ class Runner:
         self.options = options
         self.on_turn = on_turn
         concurrent = self.spec.parallelism.verifications * self.spec.parallelism.nproc_per_verification
-        threads = options.threads or self.spec.parallelism.threads_per_process
-        self.executor = Executor(threads or max(1, (os.cpu_count() or 1) // concurrent))
+        threads = self.spec.parallelism.threads_per_process or max(1, (os.cpu_count() or 1) // concurrent)
+        self.executor = Executor(threads)
         self.stop_requested = False
         self.started = float(run.store.get_meta("started_at") or time.time())
 

@@ -39,8 +39,8 @@ CREATE TABLE IF NOT EXISTS verifications (
 """
 
 
-class StoreError(RuntimeError):
-    """The run directory's state cannot be used as asked; the message says what to do."""
+class RunDirError(RuntimeError):
+    """A run directory (or the Evolution for it) cannot be used as asked; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class RunStore:
         if version is None:
             store.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) != SCHEMA_VERSION:
-            raise StoreError(f"{path} has state schema v{version}, this genesys writes v{SCHEMA_VERSION}: "
+            raise RunDirError(f"{path} has state schema v{version}, this genesys writes v{SCHEMA_VERSION}: "
                              "use a new --run-dir, or the genesys version that started this run")
         return store
 
