@@ -56,7 +56,8 @@ def rung_colours(snapshot: RunSnapshot) -> dict[str, str]:
 
 def padded(values: Sequence[float], floor: float | None = None) -> tuple[float, float]:
     """A data range with some air, never empty (one value or all equal)."""
-    lo, hi = min(values), max(values)
+    # clamped so that range arithmetic stays finite even for absurd (e.g. diverged) values
+    lo, hi = (min(max(v, -1e300), 1e300) for v in (min(values), max(values)))
     air = (hi - lo) * 0.08 or (abs(hi) * 0.1 or 1.0)
     lo, hi = lo - air, hi + air
     return (max(lo, floor), hi) if floor is not None else (lo, hi)
