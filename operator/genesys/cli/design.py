@@ -22,14 +22,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from genesys.cli.errors import USAGE_ERROR, err_console, user_errors
+from genesys.cli.errors import usage_error, user_errors
 
 console = Console()
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
-    return typer.Exit(USAGE_ERROR)
 
 
 def _designs_dir(store: Path, evolution: str) -> Path:
@@ -45,7 +40,7 @@ def _load_parents(designs: Path, names: list[str]) -> list:
         if not path.is_file():
             known = sorted(p.parent.name for p in designs.glob("*/design.yaml")) if designs.is_dir() else []
             hint = f"designs in the store: {', '.join(known)}" if known else f"{designs} holds no designs yet"
-            raise _fail(f"parent {name!r} not found: no {path}; {hint}. Pass names of designs in the store "
+            raise usage_error(f"parent {name!r} not found: no {path}; {hint}. Pass names of designs in the store "
                         "to --parents, or check --store and the evolution's name")
         parents.append(load_manifest(path, Design))
     return parents
@@ -106,7 +101,7 @@ def design(
     try:
         ObjectMeta(name=name)
     except ValueError as err:
-        raise _fail(f"--name: {err.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        raise usage_error(f"--name: {err.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     designs = _designs_dir(store, evo.name)
 
     from genesys.agents.gp import check_parent_count, run_session
@@ -115,12 +110,12 @@ def design(
     try:
         check_parent_count(operation, len(parents))
     except ValueError as err:
-        raise _fail(f"--operation/--parents: {err}") from None
+        raise usage_error(f"--operation/--parents: {err}") from None
     loaded = _load_parents(designs, parents)
     try:
         existing = _existing(designs, out)
     except ManifestError as err:
-        raise _fail(f"{err}\n(a design in the store is broken: fix or remove it)") from None
+        raise usage_error(f"{err}\n(a design in the store is broken: fix or remove it)") from None
     config = quick_config() if evo.spec.designer.check_scale == "quick" else CheckConfig()
     console.print(f"designing {name!r} ({operation} of {', '.join(parents) or 'nothing'}), "
                   f"up to {evo.spec.designer.max_attempts} checked candidates")

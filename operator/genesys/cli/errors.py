@@ -12,6 +12,12 @@ err_console = Console(stderr=True, highlight=False)
 USAGE_ERROR = 2
 
 
+def usage_error(message: str) -> typer.Exit:
+    """Print `error: message` to stderr; raise the result to exit 2."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(USAGE_ERROR)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Errors a user can fix (bad manifest, unknown seed, unit that does not compile)."""
@@ -28,5 +34,4 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except handled as err:
-        err_console.print(f"[bold red]error:[/] {err}", markup=True, soft_wrap=True)
-        raise typer.Exit(USAGE_ERROR) from None
+        raise usage_error(str(err)) from None

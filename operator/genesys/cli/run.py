@@ -16,15 +16,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.syntax import Syntax
 
-from genesys.cli.errors import USAGE_ERROR, err_console
+from genesys.cli.errors import usage_error
 
 console = Console()
 RUN_DIR_HELP = "The run directory (default: the only run under ./runs)."
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(USAGE_ERROR)
 
 
 def _run_dir(run_dir: Path | None) -> Path:
@@ -34,8 +29,8 @@ def _run_dir(run_dir: Path | None) -> Path:
     if len(runs) == 1:
         return runs[0]
     if not runs:
-        raise _fail("no run under ./runs: pass --run-dir, or start one with `genesys run EVOLUTION.yaml`")
-    raise _fail(f"several runs under ./runs ({', '.join(p.name for p in runs)}): pass --run-dir")
+        raise usage_error("no run under ./runs: pass --run-dir, or start one with `genesys run EVOLUTION.yaml`")
+    raise usage_error(f"several runs under ./runs ({', '.join(p.name for p in runs)}): pass --run-dir")
 
 
 def _snapshot(run_dir: Path | None):
@@ -44,7 +39,7 @@ def _snapshot(run_dir: Path | None):
     try:
         run = open_run(_run_dir(run_dir))
     except RunDirError as err:
-        raise _fail(str(err)) from None
+        raise usage_error(str(err)) from None
     return run, build_snapshot(run)
 
 
@@ -83,7 +78,7 @@ def run(
     try:
         result = run_evolution(evolution_file, RunOptions(run_dir=run_dir), on_turn=on_turn, on_start=on_start)
     except (ManifestError, RunDirError) as err:
-        raise _fail(str(err)) from None
+        raise usage_error(str(err)) from None
     finally:
         if live is not None:
             live.stop()
@@ -115,7 +110,7 @@ def designs(
 
     _, snap = _snapshot(run_dir)
     if rung is not None and rung not in snap.rungs:
-        raise _fail(f"unknown rung {rung!r}; this run's rungs are {', '.join(snap.rungs)}")
+        raise usage_error(f"unknown rung {rung!r}; this run's rungs are {', '.join(snap.rungs)}")
     chosen = snap.leaderboard() + [d for d in snap.designs if d.rank is None]
     if rung is not None:
         chosen = [d for d in chosen if any(r.rung == rung for r in d.rungs)]
@@ -139,7 +134,7 @@ def show(
     try:
         view = snap.design(design)
     except KeyError:
-        raise _fail(f"no design {design!r} in {run.run_dir}; {suggest(design, [d.name for d in snap.designs])}")
+        raise usage_error(f"no design {design!r} in {run.run_dir}; {suggest(design, [d.name for d in snap.designs])}")
     console.rule(f"{view.name}  ({view.operation} of {', '.join(view.parents) or '-'}; {view.phase})")
     path = run.artifacts.design_file(design)
     if path.exists():
