@@ -68,6 +68,8 @@ def test_explicit_rungs_of_a_preset_and_aliases():
         (lambda m: m["spec"].update(selection={"goodQuantil": 0.3}), "spec.selection.goodQuantil: unknown field"),
         (lambda m: m["spec"].pop("seeds"), "spec.seeds: required field is missing"),
         (lambda m: m["spec"].update(stop={"maxDesigns": -1}), "spec.stop.maxDesigns"),
+        (lambda m: m["spec"].update(ladder={"seedRepeats": 0}), "spec.ladder.seedRepeats"),
+        (lambda m: m["spec"].update(selection={"confidenceZ": 0}), "spec.selection.confidenceZ"),
         (lambda m: m["spec"].update(selection={"operations": {"mutation": 0, "crossover": 0, "scratch": 0}}),
          "at least one of mutation, crossover, scratch"),
     ],
@@ -89,3 +91,12 @@ def test_example_evolutions_are_valid(name):
 
     evolution = load_manifest(Path(__file__).resolve().parents[2] / "examples" / name, Evolution)
     assert evolution.spec.designer.kind == "gp" and evolution.spec.ladder.rung_names()[0] == "cpu-1"
+
+
+def test_noise_options_default_to_todays_runs_and_read_camel_case():
+    data = yaml.safe_load(MINIMAL)
+    spec = loads_manifest(yaml.safe_dump(data), Evolution).spec
+    assert (spec.ladder.seed_repeats, spec.selection.confidence_z) == (1, 2.0)
+    data["spec"].update(ladder={"preset": "cpu", "seedRepeats": 3}, selection={"confidenceZ": 1.5})
+    spec = loads_manifest(yaml.safe_dump(data), Evolution).spec
+    assert (spec.ladder.seed_repeats, spec.selection.confidence_z) == (3, 1.5)

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genesys.api.evolution import EvolutionSpec
-from genesys.evolution import DesignRecord, EvolutionState, VerificationRecord, leaderboard, massey_ratings
+from genesys.evolution import (
+    DesignRecord,
+    EvolutionState,
+    VerificationRecord,
+    leaderboard,
+    massey_ratings,
+    training_spread,
+)
 
 RUNGS = ["a", "b", "c"]
 
@@ -23,10 +32,11 @@ def verified(design, rung, scores, baselines=None, phase="succeeded", fitness=No
     return VerificationRecord(f"{design}-{rung}", design, rung, phase, scores, baselines or {}, fitness)
 
 
-def state_of(records, designs=None) -> EvolutionState:
+def state_of(records, designs=None, seeds=frozenset()) -> EvolutionState:
     names = designs or sorted({r.design for r in records})
     return EvolutionState(
-        designs=tuple(DesignRecord(n, "mutation", order=i) for i, n in enumerate(names)), verifications=tuple(records)
+        designs=tuple(DesignRecord(n, "seed" if n in seeds else "mutation", order=i) for i, n in enumerate(names)),
+        verifications=tuple(records),
     )
 
 
@@ -136,24 +146,33 @@ def test_massey_matches_least_squares_over_explicit_games(data):
 def test_quadrants_confidence_and_fitness_per_rung():
     records = [
         verified("p", "a", {"x": 0.9}, fitness=0.9),
-        verified("p", "b", {"x": 0.8}, fitness=0.8),  # two rungs: confident
+        verified("p", "b", {"x": 0.8}, fitness=0.8),  # two rungs, far ahead of the seed at b: confident
         verified("q", "a", {"x": 0.7, "y": 0.5}),  # no fitness reported: mean score
+        verified("base", "a", {"x": 0.3}),
+        verified("base", "b", {"x": 0.3}),
+        verified("base", "c", {"x": 0.3}),
         verified("r", "a", {"x": 0.5}),
-        verified("r", "c", {"x": 0.4}),  # the top rung: confident
+        verified("r", "c", {"x": 0.32}),  # the top rung, 2.8 stderrs ahead of the seed: confident
         verified("s", "a", {"x": 0.1}),
         verified("s", "b", {"x": 0.1}, phase="failed"),
     ]
-    board = {s.design: s for s in leaderboard(state_of(records), spec_of(goodQuantile=0.5, confidentRungs=2))}
-    assert [board[d].rank for d in "pqrs"] == [1, 2, 3, 4]
+    records = [replace(r, fitness_stderr=0.005) for r in records]
+    state = state_of(records, designs=["base", "p", "q", "r", "s"], seeds={"base"})
+    board = {s.design: s for s in leaderboard(state, spec_of(goodQuantile=0.4, confidentRungs=2))}
+    assert [board[d].rank for d in ("p", "q", "r", "base", "s")] == [1, 2, 3, 4, 5]
     assert board["p"].quadrant == "good-confident" and board["p"].good
     assert board["q"].quadrant == "good-unconfident"
     assert board["r"].quadrant == "poor-confident" and not board["r"].good
     assert board["s"].quadrant == "poor-unconfident"
+    assert board["base"].quadrant == "poor-confident"  # a seed alone at its best rung: the rung rule
     assert board["p"].rungs == ("a", "b") and board["p"].best_rung == "b"
     assert board["p"].fitness == {"a": 0.9, "b": 0.8} and board["p"].best_fitness == 0.8
     assert board["q"].fitness == {"a": pytest.approx(0.6)}
-    assert board["r"].rungs == ("a", "c") and board["r"].best_fitness == 0.4
+    assert board["r"].rungs == ("a", "c") and board["r"].best_fitness == pytest.approx(0.32)
     assert board["s"].rungs == ("a",)
+    assert (board["p"].versus, board["r"].versus, board["base"].versus) == ("base", "base", None)
+    assert board["p"].lead_z == pytest.approx(0.5 / (0.005 * 2**0.5))
+    assert board["p"].stderr == pytest.approx(0.005)
 
 
 @pytest.mark.parametrize(("quantile", "good"), [(0.5, 2), (0.3, 1), (0.75, 3), (0.01, 1), (0.99, 3)])
@@ -168,3 +187,57 @@ def test_equal_ratings_rank_the_older_design_first():
     records = [verified(d, "a", {"x": 0.5}) for d in ("young", "old")]
     board = leaderboard(state_of(records, designs=["old", "young"]), spec_of())
     assert [s.design for s in board] == ["old", "young"]
+
+
+def repeat(design, rung, k, fitness, phase="succeeded"):
+    return VerificationRecord(f"{design}-{rung}-r{k}", design, rung, phase, {"x": fitness}, fitness=fitness, repeat=k)
+
+
+def test_training_spread_pools_repeats_and_borrows_from_the_rung_below():
+    records = [
+        verified("s1", "a", {"x": 0.5}, fitness=0.50), repeat("s1", "a", 1, 0.52), repeat("s1", "a", 2, 0.54),
+        verified("s2", "a", {"x": 0.3}, fitness=0.30), repeat("s2", "a", 1, 0.34),
+        repeat("s2", "a", 2, 0.9, phase="failed"), repeat("s2", "a", 3, 0.9, phase="running"),
+        verified("d", "a", {"x": 0.4}, fitness=0.4),  # one run: no spread to see
+        verified("s1", "c", {"x": 0.5}, fitness=0.5), repeat("s1", "c", 1, 0.51),
+    ]
+    # pooled: (0.02^2 + 0 + 0.02^2 + 0.02^2 + 0.02^2) / ((3 - 1) + (2 - 1))
+    spread = training_spread(records, RUNGS)
+    assert spread["a"] == pytest.approx(math.sqrt((0.0008 + 0.0008) / 3))
+    assert spread["b"] == spread["a"]  # no repeats at b: the rung below's estimate
+    assert spread["c"] == pytest.approx(0.01 / math.sqrt(2))
+    assert training_spread(records[:1], RUNGS) == {"a": 0.0, "b": 0.0, "c": 0.0}
+
+
+def test_a_lead_within_noise_is_not_confident_and_a_deficit_beyond_it_is_not_good():
+    def board(lead: float, repeats: bool) -> dict:
+        records = [
+            verified("seed", "a", {"x": 0.5}, fitness=0.50), verified("seed", "b", {"x": 0.5}, fitness=0.50),
+            verified("d", "a", {"x": 0.5 + lead}, fitness=0.5 + lead),
+            verified("d", "b", {"x": 0.5 + lead}, fitness=0.5 + lead),
+        ]
+        if repeats:  # training noise: sd 0.02 from two seeds' repeats
+            records += [repeat("seed", "a", 1, 0.5 + 0.02 * math.sqrt(2))]
+        records = [replace(r, fitness_stderr=0.005) for r in records]
+        state = state_of(records, designs=["seed", "d"], seeds={"seed"})
+        return {s.design: s for s in leaderboard(state, spec_of(goodQuantile=0.99))}
+
+    # evaluation noise alone (the issue): a 0.03 lead is 4.2 stderrs, and looks confident
+    assert board(0.03, repeats=False)["d"].quadrant == "good-confident"
+    # with training noise measured, the same lead is within 2 combined stderrs
+    within = board(0.03, repeats=True)["d"]
+    assert within.lead_z == pytest.approx(0.03 / math.sqrt(2 * (0.005**2 + 0.02**2)))
+    assert within.quadrant == "good-unconfident"
+    assert board(0.1, repeats=True)["d"].quadrant == "good-confident"
+    behind = board(-0.1, repeats=True)
+    assert behind["d"].quadrant == "poor-confident" and behind["d"].lead_z < -2
+    # the only seed has no other seed to lead: the rung rule alone (d is no reference)
+    assert behind["seed"].quadrant == "good-confident" and behind["seed"].lead_z is None
+
+
+def test_repeats_do_not_rate_or_count_as_rungs():
+    records = [verified("s1", "a", {"x": 0.5}), verified("d", "a", {"x": 0.6})]
+    extra = [*records, repeat("s1", "a", 1, 0.99), repeat("d", "a", 1, 0.0)]
+    assert massey_ratings(extra, RUNGS) == massey_ratings(records, RUNGS)
+    board = {s.design: s for s in leaderboard(state_of(extra, seeds={"s1"}), spec_of())}
+    assert board["s1"].rungs == ("a",) and board["s1"].best_fitness == 0.5

@@ -104,3 +104,14 @@ def test_device_hours_stop_admission_once_finished_time_reaches_the_limit():
     u = budget_usage(at, budgets)["a"]
     assert u.device_spent and u.spent and not u.admits
     assert u.remaining == 8  # runs are left, device time is not
+
+
+def test_calibration_repeats_spend_device_time_but_no_runs():
+    repeats = [
+        VerificationRecord("s-a-r1", "s", "a", "succeeded", device_seconds=3600.0, repeat=1),
+        VerificationRecord("s-a-r2", "s", "a", "running", repeat=2),
+    ]
+    ladder = LadderSpec(preset=None, rungs=[{"name": "a", "runs": 1, "deviceHours": 1.5}])
+    usage = budget_usage(state_of(record("s", "a", seconds=100.0), *repeats), rung_budgets(ladder))["a"]
+    assert (usage.used, usage.running, usage.device_seconds) == (1, 0, 3700.0)
+    assert budget_usage(state_of(*repeats), rung_budgets(ladder))["a"].admits

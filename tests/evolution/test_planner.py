@@ -66,7 +66,7 @@ class FakeRuntime:
                 self.sessions[a.name] = SessionRecord(a.name, a.operation, a.parents, "running")
             elif isinstance(a, StartVerification):
                 assert a.name not in self.verifications
-                self.verifications[a.name] = VerificationRecord(a.name, a.design, a.rung, "running")
+                self.verifications[a.name] = VerificationRecord(a.name, a.design, a.rung, "running", repeat=a.repeat)
 
     def advance(self) -> None:
         self.hours += 0.05
@@ -105,6 +105,7 @@ class FakeRuntime:
                 scores=scores,
                 baselines={t: 0.25 for t in TASKS},
                 device_seconds=self.rng.uniform(100, 1500),
+                fitness_stderr=0.02,
             )
 
 
@@ -120,21 +121,31 @@ def check_step(state: EvolutionState, spec: EvolutionSpec, actions, rng_seed: in
 
     budgets = rung_budgets(spec.ladder)
     usage = budget_usage(state, budgets, closed_rungs(state, spec))
-    starts = [a for a in actions if isinstance(a, StartVerification)]
+    all_starts = [a for a in actions if isinstance(a, StartVerification)]
+    starts = [a for a in all_starts if a.repeat == 0]
     for rung, count in Counter(a.rung for a in starts).items():
         assert count <= usage[rung].remaining and usage[rung].admits, f"{rung} over its released budget"
-    pairs = {(r.design, r.rung) for r in state.verifications}
+    lowest = spec.ladder.rung_names()[0]
+    seeds = {d.name for d in state.designs if d.operation == "seed"}
+    for a in all_starts:
+        if a.repeat:  # calibration: a seed at the lowest rung, after its first run succeeded
+            assert a.design in seeds and a.rung == lowest and 0 < a.repeat < spec.ladder.seed_repeats
+            assert not usage[lowest].device_spent
+            assert any(r.design == a.design and r.rung == lowest and r.repeat == 0 and r.phase == "succeeded"
+                       for r in state.verifications)
+    runs = {(r.design, r.rung, r.repeat) for r in state.verifications}
+    for a in all_starts:
+        assert a.name == verification_name(a.design, a.rung, a.repeat)
+        assert (a.design, a.rung, a.repeat) not in runs, "a second verification of one design at one rung"
+        runs.add((a.design, a.rung, a.repeat))
     for a in starts:
-        assert a.name == verification_name(a.design, a.rung)
-        assert (a.design, a.rung) not in pairs, "a second verification of one design at one rung"
-        pairs.add((a.design, a.rung))
         index = spec.ladder.rung_names().index(a.rung)
         if index:  # promoted only after passing the rung below, with nothing failed
-            mine = {r.rung: r.phase for r in state.verifications if r.design == a.design}
+            mine = {r.rung: r.phase for r in state.verifications if r.design == a.design and r.repeat == 0}
             assert mine.get(spec.ladder.rung_names()[index - 1]) == "succeeded"
             assert set(mine.values()) == {"succeeded"}
     sessions = [a for a in actions if isinstance(a, StartDesignSession)]
-    assert running_v + len(starts) <= spec.parallelism.verifications
+    assert running_v + len(all_starts) <= spec.parallelism.verifications
     assert running_s + len(sessions) <= spec.parallelism.design_sessions
     for i, a in enumerate(sessions):
         assert a.name == f"design-{len(state.sessions) + 1 + i:04d}"
@@ -149,8 +160,8 @@ def check_totals(state: EvolutionState, spec: EvolutionSpec) -> None:
     """Invariants of every state a run passes through."""
     for u in budget_usage(state, rung_budgets(spec.ladder)).values():
         assert u.used + u.running <= u.runs, f"{u.rung} budget exceeded"
-    pairs = Counter((r.design, r.rung) for r in state.verifications)
-    assert max(pairs.values(), default=1) == 1
+    runs = Counter((r.design, r.rung, r.repeat) for r in state.verifications)
+    assert max(runs.values(), default=1) == 1
     assert sum(r.phase == "running" for r in state.verifications) <= spec.parallelism.verifications
     assert sum(s.phase == "running" for s in state.sessions) <= spec.parallelism.design_sessions
 
@@ -191,6 +202,7 @@ ladders = st.fixed_dictionaries(
         "selectionRatio": st.sampled_from([0.25, 0.5, 1.0]),
         "topRuns": st.integers(1, 2),
         "gradualRelease": st.booleans(),
+        "seedRepeats": st.integers(1, 3),
     }
 )
 specs = st.fixed_dictionaries(
@@ -322,3 +334,26 @@ def test_a_stopped_designer_releases_the_rungs_above_in_full():
     state = EvolutionState(designs=seeds("s1", "s2"), verifications=results)
     assert budget_usage(state, rung_budgets(spec.ladder))["cpu-2"].released == 0  # 4 * 2 // 16
     assert plan(state, spec, random.Random(0)) == [StartVerification("s1-cpu-2", "s1", "cpu-2")]
+
+
+def test_seed_repeats_start_after_the_first_run_and_use_device_time_not_runs():
+    spec = spec_of(
+        ladder={"preset": "cpu", "rungs": [{"name": "cpu-1", "runs": 2}], "seedRepeats": 3},
+        parallelism={"verifications": 3},
+        stop={"maxDesigns": 0},
+    )
+    state = EvolutionState(designs=seeds("s1", "s2"))
+    assert plan(state, spec, random.Random(0)) == [
+        StartVerification("s1-cpu-1", "s1", "cpu-1"), StartVerification("s2-cpu-1", "s2", "cpu-1")]
+    done = tuple(VerificationRecord(f"{s}-cpu-1", s, "cpu-1", "succeeded", {"x": 0.5}) for s in ("s1", "s2"))
+    state = replace(state, verifications=done)
+    assert budget_usage(state, rung_budgets(spec.ladder))["cpu-1"].spent  # both runs used: repeats still start
+    assert plan(state, spec, random.Random(0)) == [
+        StartVerification("s1-cpu-1-r1", "s1", "cpu-1", 1),
+        StartVerification("s1-cpu-1-r2", "s1", "cpu-1", 2),
+        StartVerification("s2-cpu-1-r1", "s2", "cpu-1", 1),
+    ]
+    repeats = tuple(VerificationRecord(f"{s}-cpu-1-r{k}", s, "cpu-1", "succeeded", {"x": 0.5}, device_seconds=9.0,
+                                       repeat=k) for s in ("s1", "s2") for k in (1, 2))
+    state = replace(state, verifications=done + repeats)
+    assert plan(state, spec, random.Random(0)) == [Complete("every rung's budget is spent")]

@@ -15,8 +15,10 @@ from genesys.evolution import (
     VerificationRecord,
     choose_operation,
     leaderboard,
+    repeat_candidates,
     select_parents,
     verification_candidates,
+    verification_queue,
 )
 
 RUNGS = ["a", "b", "c"]
@@ -28,7 +30,7 @@ def spec_of(**selection) -> EvolutionSpec:
 
 
 def verified(design, rung, score=0.5, phase="succeeded"):
-    return VerificationRecord(f"{design}-{rung}", design, rung, phase, {"x": score})
+    return VerificationRecord(f"{design}-{rung}", design, rung, phase, {"x": score}, fitness_stderr=0.01)
 
 
 def sessions(n: int) -> tuple[SessionRecord, ...]:
@@ -41,10 +43,12 @@ def population(records=(), seeds=("s1", "s2"), others=(), started=0) -> Evolutio
     return EvolutionState(designs=tuple(designs), sessions=sessions(started), verifications=tuple(records))
 
 
-# p: good & confident, q: good & unconfident, r: poor & confident, t: poor & unconfident
+# p: good & confident, q: good & unconfident, r and the seed s1: poor & confident, t: poor & unconfident
+# (p and r are confident as their leads over s1 at b are far beyond the 0.01 stderrs)
 QUADRANTS = [
     verified("p", "a", 0.9), verified("p", "b", 0.9),
     verified("q", "a", 0.8),
+    verified("s1", "a", 0.5), verified("s1", "b", 0.5),
     verified("r", "a", 0.2), verified("r", "b", 0.2),
     verified("t", "a", 0.1),
 ]  # fmt: skip
@@ -52,7 +56,8 @@ QUADRANTS = [
 
 def test_quadrant_fixture_is_what_the_tests_assume():
     board = {s.design: s.quadrant for s in leaderboard(population(QUADRANTS, others="pqrt"), spec_of())}
-    assert board == {"p": "good-confident", "q": "good-unconfident", "r": "poor-confident", "t": "poor-unconfident"}
+    assert board == {"p": "good-confident", "q": "good-unconfident", "s1": "poor-confident",
+                     "r": "poor-confident", "t": "poor-unconfident"}
 
 
 def test_warmup_mutates_seeds():
@@ -97,13 +102,15 @@ def test_parents_come_from_good_and_confident():
 def test_explore_picks_poor_and_confident_and_restart_picks_a_seed():
     state = population(QUADRANTS, others="pqrt")
     explore = spec_of(warmupDesigns=0, exploreProbability=1, restartProbability=0)
-    assert set(parents_seen(explore, state)) == {"r"}
+    assert set(parents_seen(explore, state)) == {"r", "s1"}
     restart = spec_of(warmupDesigns=0, exploreProbability=0, restartProbability=1)
     assert set(parents_seen(restart, state)) == {"s1", "s2"}
     mixed = spec_of(warmupDesigns=0, exploreProbability=0.5, restartProbability=0.2)
     seen = parents_seen(mixed, state, draws=2000)
-    assert seen["s1"] + seen["s2"] == pytest.approx(400, rel=0.2)
-    assert seen["r"] == pytest.approx(800, rel=0.15)
+    # restart (0.2) draws s1 or s2; explore (0.5 of the rest) draws r or the seed s1
+    assert seen["s2"] == pytest.approx(200, rel=0.25)
+    assert seen["r"] == pytest.approx(400, rel=0.2)
+    assert seen["s1"] == pytest.approx(600, rel=0.2)
     assert seen["p"] == pytest.approx(800, rel=0.15)
 
 
@@ -131,10 +138,10 @@ def test_new_designs_come_first_at_the_lowest_rung_oldest_first():
 
 
 def test_good_designs_are_promoted_one_rung_above_what_they_passed_unconfident_first():
-    state = population(QUADRANTS, others="pqrt", seeds=())
-    assert verification_candidates(state, spec_of()) == [("q", "b"), ("p", "c")]
-    on_top = [*QUADRANTS, verified("p", "c", 0.9)]
-    assert verification_candidates(population(on_top, others="pqrt", seeds=()), spec_of()) == [("q", "b")]
+    state = population(QUADRANTS, others="pqrt")
+    assert verification_candidates(state, spec_of()) == [("s2", "a"), ("q", "b"), ("p", "c")]
+    on_top = [*QUADRANTS, verified("p", "c", 0.9)]  # no seed at c: p's lead is unknown, so p is unconfident
+    assert verification_candidates(population(on_top, others="pqrt"), spec_of()) == [("s2", "a"), ("q", "b")]
 
 
 @pytest.mark.parametrize("phase", ["failed", "running"])
@@ -148,3 +155,28 @@ def test_a_pair_with_a_record_in_any_phase_is_never_proposed_again():
     assert verification_candidates(population(records, others="qt", seeds=()), spec_of()) == []
     lost = VerificationRecord("n-a", "n", "a", "failed", charged=False)
     assert verification_candidates(population([lost], others="n", seeds=()), spec_of()) == []
+
+
+def spec_with_repeats(repeats: int) -> EvolutionSpec:
+    ladder = {"preset": None, "rungs": [{"name": r} for r in RUNGS], "seedRepeats": repeats}
+    return EvolutionSpec.model_validate({"seeds": ["s1"], "ladder": ladder})
+
+
+def repeat_of(design, rung, k, score=0.5, phase="succeeded"):
+    return VerificationRecord(f"{design}-{rung}-r{k}", design, rung, phase, {"x": score}, repeat=k)
+
+
+def test_seeds_are_repeated_at_the_lowest_rung_once_their_first_run_succeeded():
+    records = [verified("s1", "a", 0.6), verified("s2", "a", phase="running"), repeat_of("s1", "a", 1, phase="running")]
+    state = population(records, others="n")
+    assert repeat_candidates(state, spec_with_repeats(1)) == []
+    assert repeat_candidates(state, spec_with_repeats(3)) == [("s1", "a", 2)]
+    # seeds' first runs, then their repeats, then new designs and promotions
+    assert verification_queue(state, spec_with_repeats(3)) == [("s1", "a", 2), ("n", "a", 0), ("s1", "b", 0)]
+
+
+def test_repeats_neither_block_promotion_nor_count_as_verifications():
+    running = [verified("s1", "a", 0.6), verified("n", "a", 0.4), repeat_of("s1", "a", 1, phase="running")]
+    assert ("s1", "b") in verification_candidates(population(running, seeds=("s1",), others="n"), spec_of())
+    failed = [verified("s1", "a", 0.6), verified("n", "a", 0.4), repeat_of("s1", "a", 1, phase="failed")]
+    assert ("s1", "b") in verification_candidates(population(failed, seeds=("s1",), others="n"), spec_of())

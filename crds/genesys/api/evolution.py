@@ -54,6 +54,14 @@ class LadderSpec(Strict):
     # Paper section 5.4: a rung's budget opens as the rung below spends its own, so
     # early, poorly-ranked designs do not take the few runs at the top.
     gradual_release: bool = Field(default=True, alias="gradualRelease")
+    seed_repeats: int = Field(
+        default=1,
+        ge=1,
+        alias="seedRepeats",
+        description="verify every seed this many times at the lowest rung, with training seeds seed, seed+1, ...; "
+        "the extra runs measure training noise for the confidence quadrants and use device time, not runs "
+        "(1: no extra runs)",
+    )
 
     @model_validator(mode="after")
     def _rungs_known(self) -> LadderSpec:
@@ -140,6 +148,14 @@ class SelectionSpec(Strict):
         default=0.05, ge=0, le=1, alias="restartProbability", description="start again from a seed"
     )
     crossover_parents: int = Field(default=2, ge=2, alias="crossoverParents")
+    confidence_z: float = Field(
+        default=2.0,
+        gt=0,
+        alias="confidenceZ",
+        description="a design is 'confident' only if its fitness differs from the best other seed's at its best "
+        "rung by this many combined standard errors (evaluation and training noise), and not 'good' if it "
+        "trails by as many",
+    )
 
 
 class DataSpec(Strict):
@@ -155,7 +171,11 @@ class ParallelismSpec(Strict):
     verifications: int = Field(default=1, ge=1, description="verifications at once")
     nproc_per_verification: int = Field(default=1, ge=1, alias="nprocPerVerification", description="torchrun nproc")
     threads_per_process: int | None = Field(
-        default=None, ge=1, alias="threadsPerProcess", description="CPU threads per process (local runtime)"
+        default=None,
+        ge=1,
+        alias="threadsPerProcess",
+        description="fixed CPU threads per process (local runtime); default: the cores are shared between the "
+        "running verifications and re-shared whenever one starts or ends (results do not depend on it)",
     )
 
 

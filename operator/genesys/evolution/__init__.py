@@ -6,10 +6,23 @@ No torch, no I/O, no clocks: both runtimes (kopf operator, local runner) build a
 `EvolutionState` from their store and execute the actions.
 """
 
-from genesys.evolution.fitness import Quadrant, Standing, leaderboard, massey_ratings
+from genesys.evolution.fitness import (
+    Quadrant,
+    Standing,
+    combined_stderr,
+    leaderboard,
+    massey_ratings,
+    training_spread,
+)
 from genesys.evolution.ladder import RungBudgetPlan, Usage, budget_usage, rung_budgets
 from genesys.evolution.planner import closed_rungs, design_stop, plan
-from genesys.evolution.selection import choose_operation, select_parents, verification_candidates
+from genesys.evolution.selection import (
+    choose_operation,
+    repeat_candidates,
+    select_parents,
+    verification_candidates,
+    verification_queue,
+)
 from genesys.evolution.state import (
     Action,
     Complete,
@@ -38,12 +51,16 @@ __all__ = [
     "budget_usage",
     "choose_operation",
     "closed_rungs",
+    "combined_stderr",
     "design_stop",
     "leaderboard",
     "massey_ratings",
     "plan",
+    "repeat_candidates",
     "rung_budgets",
     "select_parents",
+    "training_spread",
     "verification_candidates",
     "verification_name",
+    "verification_queue",
 ]

@@ -101,6 +101,8 @@ def budget_usage(
     can reach them any longer) and release the rung above in full, so a stop rule on the
     designs does not strand the budgets above. Rungs planned with `gradual=False`
     (`gradualRelease: false`) are open in full from the start.
+    Calibration repeats (`repeat` > 0, ladder.seedRepeats) take no run and reserve none, but
+    their device time counts: device-hours measure what was spent, whatever for.
     """
     closed = set(closed)
     by_rung: dict[str, list[VerificationRecord]] = {b.name: [] for b in budgets}
@@ -112,14 +114,14 @@ def budget_usage(
     below: Usage | None = None
     for budget in budgets:
         records = by_rung[budget.name]
-        used = [r for r in records if charged(r)]
+        spent = [r for r in records if charged(r)]
         current = Usage(
             rung=budget.name,
             runs=budget.runs,
-            used=len(used),
-            running=sum(r.phase == "running" for r in records),
+            used=sum(r.repeat == 0 for r in spent),
+            running=sum(r.phase == "running" and r.repeat == 0 for r in records),
             released=budget.runs,
-            device_seconds=sum(r.device_seconds for r in used),
+            device_seconds=sum(r.device_seconds for r in spent),
             device_hours=budget.device_hours,
         )
         if budget.gradual and below is not None and not (below.spent or below.rung in closed):

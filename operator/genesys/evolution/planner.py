@@ -16,7 +16,12 @@ from dataclasses import replace
 from genesys.api.evolution import EvolutionSpec
 from genesys.evolution.fitness import Standing, leaderboard
 from genesys.evolution.ladder import RungBudgetPlan, Usage, budget_usage, rung_budgets
-from genesys.evolution.selection import choose_operation, select_parents, verification_candidates
+from genesys.evolution.selection import (
+    choose_operation,
+    select_parents,
+    verification_candidates,
+    verification_queue,
+)
 from genesys.evolution.state import (
     Action,
     Complete,
@@ -81,14 +86,17 @@ def closed_rungs(
 
 
 def _start_verifications(
-    candidates: Sequence[tuple[str, str]], usage: dict[str, Usage], slots: int
+    queue: Sequence[tuple[str, str, int]], usage: dict[str, Usage], slots: int
 ) -> list[StartVerification]:
+    """The first `slots` of `queue` that the budgets admit; calibration repeats need device time only."""
     left = {rung: (u.remaining if u.admits else 0) for rung, u in usage.items()}
     started: list[StartVerification] = []
-    for design, rung in candidates:
+    for design, rung, repeat in queue:
         if len(started) >= slots:
             break
-        if left[rung] > 0:
+        if repeat > 0 and not usage[rung].device_spent:
+            started.append(StartVerification(verification_name(design, rung, repeat), design, rung, repeat))
+        elif repeat == 0 and left[rung] > 0:
             left[rung] -= 1
             started.append(StartVerification(verification_name(design, rung), design, rung))
     return started
@@ -105,7 +113,7 @@ def _session_slots(
     `parallelism.verifications`, so designs are not made faster than they can be verified.
     """
     verified = {r.design for r in state.verifications if r.rung in spec.ladder.rung_names()}
-    first_runs = [a for a in started if a.rung == lowest.rung]
+    first_runs = [a for a in started if a.rung == lowest.rung and a.repeat == 0]
     running = sum(s.phase == "running" for s in state.sessions)
     waiting = sum(d.name not in verified for d in state.designs) - len(first_runs) + running
     room = 0 if lowest.device_spent else lowest.remaining - len(first_runs)
@@ -152,7 +160,8 @@ def plan(state: EvolutionState, spec: EvolutionSpec, rng: random.Random) -> list
     """The actions to take now: verifications first (most wanted first), then design sessions.
 
     Holds, for any state: no rung starts more runs than it has released (running ones
-    count); no design is verified twice at one rung; at most `parallelism.verifications`
+    count; calibration repeats of seeds take none); no design is verified twice at one rung
+    (a repeat is not a second verification: it never enters the rating); at most `parallelism.verifications`
     verifications and `parallelism.design_sessions` sessions run at once; and
     `[Complete(reason)]` comes exactly when nothing runs and nothing more can start.
     """
@@ -164,9 +173,8 @@ def plan(state: EvolutionState, spec: EvolutionSpec, rng: random.Random) -> list
 
     actions: list[Action] = []
     if not wall_time_over(state, spec):
-        candidates = verification_candidates(state, spec, board)
         slots = spec.parallelism.verifications - running_verifications
-        verifications = _start_verifications(candidates, usage, slots)
+        verifications = _start_verifications(verification_queue(state, spec, board), usage, slots)
         actions += verifications
         if design_stop(state, spec) is None:
             count = _session_slots(state, spec, usage[budgets[0].name], verifications)

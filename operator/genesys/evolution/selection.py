@@ -3,6 +3,7 @@
     op = choose_operation(state, spec, rng)
     parents = select_parents(state, spec, rng, op)
     pairs = verification_candidates(state, spec)    # [(design, rung)], most wanted first
+    queue = verification_queue(state, spec)         # [(design, rung, repeat)]: the above and calibration runs
 
 Parents come from the fitness x confidence quadrants of `genesys.evolution.fitness`;
 all randomness comes from the `rng` passed in, so a plan can be replayed.
@@ -117,12 +118,13 @@ def verification_candidates(
        would otherwise never be used.
     A design with a failed or running verification at any rung is not promoted, and no
     pair that already has a verification record (in any phase) is proposed again.
+    Calibration repeats (see `repeat_candidates`) neither count nor block here.
     """
     rungs = spec.ladder.rung_names()
     board = leaderboard(state, spec) if board is None else board
     records: dict[str, dict[str, VerificationRecord]] = {}
     for r in state.verifications:
-        if r.rung in rungs:
+        if r.rung in rungs and r.repeat == 0:
             records.setdefault(r.design, {})[r.rung] = r
 
     pairs = [
@@ -138,3 +140,37 @@ def verification_candidates(
         if above < len(rungs) and rungs[above] not in mine:
             pairs.append((standing.design, rungs[above]))
     return pairs
+
+
+def repeat_candidates(state: EvolutionState, spec: EvolutionSpec) -> list[tuple[str, str, int]]:
+    """(seed, lowest rung, repeat) calibration runs still to start, oldest seed first.
+
+    `ladder.seedRepeats` = K verifies every seed K times at the lowest rung (training seeds
+    spec.seed + repeat), to measure training noise. Repeats of a seed wait for its first
+    verification to succeed: a seed that fails to train calibrates nothing.
+    """
+    lowest = spec.ladder.rung_names()[0]
+    mine = {(r.design, r.repeat): r.phase for r in state.verifications if r.rung == lowest}
+    return [
+        (seed, lowest, repeat)
+        for seed in seeds_of(state)
+        if mine.get((seed, 0)) == "succeeded"
+        for repeat in range(1, spec.ladder.seed_repeats)
+        if (seed, repeat) not in mine
+    ]
+
+
+def verification_queue(
+    state: EvolutionState, spec: EvolutionSpec, board: Sequence[Standing] | None = None
+) -> list[tuple[str, str, int]]:
+    """Every verification worth starting, most wanted first, as (design, rung, repeat).
+
+    The seeds' first runs, then their calibration repeats, then everything else of
+    `verification_candidates`: the noise estimate is wanted before new designs are judged
+    against the seeds, and new designs would otherwise starve the repeats.
+    """
+    pairs = verification_candidates(state, spec, board)
+    seeds, lowest = set(seeds_of(state)), spec.ladder.rung_names()[0]
+    first = [(d, r, 0) for d, r in pairs if d in seeds and r == lowest]
+    rest = [(d, r, 0) for d, r in pairs if not (d in seeds and r == lowest)]
+    return first + repeat_candidates(state, spec) + rest

@@ -52,6 +52,10 @@ class VerificationRecord:
     # a failed verification of an admitted run still spends its budget, except when the
     # runtime itself lost it (preempted): those are retried under the same name
     charged: bool = True
+    # 0: the design's verification at the rung; k > 0: a calibration run of a seed with training
+    # seed spec.seed + k (ladder.seedRepeats), which measures training noise and nothing else
+    repeat: int = 0
+    fitness_stderr: float | None = None  # the evaluation's sampling stderr of `fitness` (not training noise)
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,9 @@ class EvolutionState:
         raise KeyError(name)
 
 
-def verification_name(design: str, rung: str) -> str:
-    """The one name of `design`'s verification at `rung`: a retry reuses it, a duplicate collides."""
-    return f"{design}-{rung}"
+def verification_name(design: str, rung: str, repeat: int = 0) -> str:
+    """The one name of `design`'s verification at `rung` (and repeat): a retry reuses it, a duplicate collides."""
+    return f"{design}-{rung}" if repeat == 0 else f"{design}-{rung}-r{repeat}"
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,16 @@ class StartDesignSession:
 
 @dataclass(frozen=True)
 class StartVerification:
-    """Verify `design` at `rung`; `name` is unique per (design, rung)."""
+    """Verify `design` at `rung`; `name` is unique per (design, rung, repeat).
+
+    `repeat` > 0 is a calibration run (training seed spec.seed + repeat): it spends device time
+    but no run of the rung's budget, and its result never enters the rating.
+    """
 
     name: str
     design: str
     rung: str
+    repeat: int = 0
 
 
 @dataclass(frozen=True)
