@@ -61,7 +61,7 @@ def test_lost_children_restart_under_their_name_until_max_attempts(runner):
     store.start_verification("gpt2-cpu-1", "gpt2", "cpu-1")
     _write_result(runner, "gpt2-cpu-1", {"status": "interrupted", "reason": "preempted"})
     runner._settle_verification("gpt2-cpu-1", _finished("verification", "gpt2-cpu-1", 3))
-    assert runner.started_children == [("verify", "gpt2-cpu-1", "gpt2", "cpu-1")]
+    assert runner.started_children == [("verify", "gpt2-cpu-1", "gpt2", "cpu-1", 0)]
     assert [(v.phase, v.attempts) for v in store.verifications()] == [("running", 2)]
     runner.recover()  # the runner died again: this time max_attempts is reached
     assert [(v.phase, v.attempts) for v in store.verifications()] == [("failed", 2)]
@@ -89,4 +89,25 @@ def test_results_found_on_disk_at_recovery_are_recorded_once(runner):
 def test_a_turn_starts_what_plan_asks_and_records_it_first(runner):
     assert runner.turn() is None
     assert [v.name for v in runner.run.store.verifications()] == ["gpt2-cpu-1"]
-    assert runner.started_children[0] == ("verify", "gpt2-cpu-1", "gpt2", "cpu-1")
+    assert runner.started_children[0] == ("verify", "gpt2-cpu-1", "gpt2", "cpu-1", 0)
+
+
+def test_a_lost_repeat_restarts_as_the_same_repeat(runner):
+    store = runner.run.store
+    store.start_verification("gpt2-cpu-1-r2", "gpt2", "cpu-1", repeat=2)
+    runner._settle_verification("gpt2-cpu-1-r2", _finished("verification", "gpt2-cpu-1-r2", -signal.SIGKILL))
+    assert runner.started_children == [("verify", "gpt2-cpu-1-r2", "gpt2", "cpu-1", 2)]
+
+
+def test_a_repeat_trains_with_the_evolution_seed_plus_its_repeat(tmp_path, monkeypatch):
+    from genesys.api import VerificationJob, load_manifest
+
+    (tmp_path / "evo.yaml").write_text(EVOLUTION + "  seed: 40\n")
+    run = prepare_run(tmp_path / "evo.yaml", tmp_path / "run")
+    runner = Runner(run, RunOptions(), on_turn=lambda snapshot, executor: None)
+    jobs = []
+    monkeypatch.setattr(runner.executor, "start_verification", lambda **kw: jobs.append(kw["job_file"]))
+    runner._start_verification("gpt2-cpu-1", "gpt2", "cpu-1", 0)
+    runner._start_verification("gpt2-cpu-1-r2", "gpt2", "cpu-1", 2)
+    assert [load_manifest(job, VerificationJob).spec.seed for job in jobs] == [40, 42]
+    run.store.close()

@@ -71,3 +71,24 @@ def test_a_newer_schema_is_refused_with_a_fix(tmp_path):
     store.close()
     with pytest.raises(RunDirError, match="new --run-dir"):
         RunStore.open(tmp_path / "state.db")
+
+
+def test_repeats_are_their_own_rows_and_reach_the_core_with_the_eval_stderr(tmp_path):
+    store = RunStore.open(tmp_path / "state.db")
+    store.start_verification("s-cpu-1", "s", "cpu-1")
+    store.start_verification("s-cpu-1-r1", "s", "cpu-1", repeat=1)
+    with pytest.raises(sqlite3.IntegrityError):  # one design, rung and repeat: one verification
+        store.start_verification("other-name", "s", "cpu-1", repeat=1)
+    store.finish_verification("s-cpu-1-r1", True, fitness=0.4, summary={"fitness_stderr": 0.01})
+    store.close()
+    state = RunStore.open(tmp_path / "state.db").state()
+    assert [(v.name, v.repeat, v.fitness_stderr) for v in state.verifications] == [
+        ("s-cpu-1", 0, None), ("s-cpu-1-r1", 1, 0.01)]
+
+
+def test_a_run_dir_of_the_schema_before_repeats_is_refused(tmp_path):
+    store = RunStore.open(tmp_path / "state.db")
+    store.set_meta("schema_version", "1")
+    store.close()
+    with pytest.raises(RunDirError, match="state schema v1"):
+        RunStore.open(tmp_path / "state.db")

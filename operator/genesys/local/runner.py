@@ -162,11 +162,13 @@ class Runner:
             operation=operation, parents=parents, seed=seed, out=self.run.artifacts.design_dir(name),
             log=self.run.run_dir / "logs" / f"session-{name}.log")
 
-    def _start_verification(self, name: str, design: str, rung: str) -> None:
+    def _start_verification(self, name: str, design: str, rung: str, repeat: int) -> None:
+        """Start (or restart) one verification; repeat k trains with seed spec.seed + k (calibration runs)."""
         artifacts = self.run.artifacts
         checked = (artifacts.design_dir(design) / "check.json").exists()  # the design session checked it
         job = artifacts.write_job(name, design, rung, rung_overrides(self.run.evolution, rung),
-                                  self.spec.evaluation.tasks, self.spec.data.source, self.spec.seed, not checked)
+                                  self.spec.evaluation.tasks, self.spec.data.source, self.spec.seed + repeat,
+                                  not checked)
         self.executor.start_verification(name=name, job_file=job, out=artifacts.verification_dir(name),
                                          nproc=self.spec.parallelism.nproc_per_verification,
                                          log=self.run.run_dir / "logs" / f"verification-{name}.log")
@@ -208,7 +210,7 @@ class Runner:
             store.finish_verification(name, False, reason=f"preempted: interrupted {row.attempts} times")
         else:  # resumes from its last checkpoint, under the same name and budget charge
             store.retry_verification(name)
-            self._start_verification(name, row.design, row.rung)
+            self._start_verification(name, row.design, row.rung, row.repeat)
 
     def recover(self) -> None:
         """Children recorded as running belong to a runner that stopped: settle or restart them."""
@@ -234,8 +236,8 @@ class Runner:
             if isinstance(action, Complete):
                 return action
             if isinstance(action, StartVerification):
-                store.start_verification(action.name, action.design, action.rung)
-                self._start_verification(action.name, action.design, action.rung)
+                store.start_verification(action.name, action.design, action.rung, action.repeat)
+                self._start_verification(action.name, action.design, action.rung, action.repeat)
             elif isinstance(action, StartDesignSession):
                 store.start_session(action.name, action.operation, action.parents, action.seed)
                 self._start_session(action.name, action.operation, action.parents, action.seed)

@@ -20,7 +20,7 @@ from typing import Any
 
 from genesys.evolution import DesignRecord, EvolutionState, SessionRecord, VerificationRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: verifications.repeat (calibration runs of the seeds)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS designs (
@@ -31,11 +31,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     phase TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1, reason TEXT,
     started_at REAL NOT NULL, finished_at REAL);
 CREATE TABLE IF NOT EXISTS verifications (
-    name TEXT PRIMARY KEY, design TEXT NOT NULL, rung TEXT NOT NULL, phase TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 1, reason TEXT,
+    name TEXT PRIMARY KEY, design TEXT NOT NULL, rung TEXT NOT NULL, repeat INTEGER NOT NULL DEFAULT 0,
+    phase TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1, reason TEXT,
     fitness REAL, scores TEXT NOT NULL DEFAULT '{}', baselines TEXT NOT NULL DEFAULT '{}',
     device_seconds REAL NOT NULL DEFAULT 0, summary TEXT NOT NULL DEFAULT '{}',
-    started_at REAL NOT NULL, finished_at REAL, UNIQUE (design, rung));
+    started_at REAL NOT NULL, finished_at REAL, UNIQUE (design, rung, repeat));
 """
 
 
@@ -71,6 +71,7 @@ class VerificationRow:
     summary: dict[str, Any]  # small facts from result.json: params, losses, fitness_stderr
     started_at: float
     finished_at: float | None
+    repeat: int = 0  # > 0: a calibration run with training seed spec.seed + repeat
 
 
 @dataclass(frozen=True)
@@ -165,9 +166,9 @@ class RunStore:
                            r["attempts"], r["reason"], r["started_at"], r["finished_at"]) for r in rows]
 
     # -- verifications ------------------------------------------------------------------------
-    def start_verification(self, name: str, design: str, rung: str) -> None:
-        self._db.execute("INSERT INTO verifications (name, design, rung, phase, started_at) "
-                         "VALUES (?, ?, ?, 'running', ?)", (name, design, rung, time.time()))
+    def start_verification(self, name: str, design: str, rung: str, repeat: int = 0) -> None:
+        self._db.execute("INSERT INTO verifications (name, design, rung, repeat, phase, started_at) "
+                         "VALUES (?, ?, ?, ?, 'running', ?)", (name, design, rung, repeat, time.time()))
 
     def finish_verification(self, name: str, succeeded: bool, *, reason: str | None = None,
                             fitness: float | None = None, scores: dict[str, float] | None = None,
@@ -188,7 +189,8 @@ class RunStore:
         rows = self._db.execute("SELECT * FROM verifications ORDER BY rowid").fetchall()
         return [VerificationRow(r["name"], r["design"], r["rung"], r["phase"], r["attempts"], r["reason"],
                                 r["fitness"], json.loads(r["scores"]), json.loads(r["baselines"]),
-                                r["device_seconds"], json.loads(r["summary"]), r["started_at"], r["finished_at"])
+                                r["device_seconds"], json.loads(r["summary"]), r["started_at"], r["finished_at"],
+                                r["repeat"])
                 for r in rows]
 
     # -- the core's view ----------------------------------------------------------------------
@@ -197,7 +199,7 @@ class RunStore:
         sessions = tuple(SessionRecord(s.name, s.operation, s.parents, s.phase) for s in self.sessions())
         verifications = tuple(
             VerificationRecord(v.name, v.design, v.rung, v.phase, v.scores, v.baselines, v.fitness,
-                               v.device_seconds)
+                               v.device_seconds, repeat=v.repeat, fitness_stderr=v.summary.get("fitness_stderr"))
             for v in self.verifications()
         )
         return EvolutionState(designs, sessions, verifications, elapsed_hours)
