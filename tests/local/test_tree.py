@@ -155,3 +155,22 @@ def test_any_lineage_is_a_forest_with_every_design_once(snapshot):
     known = {d.name for d in snapshot.designs}
     assert links == {(p, d.name) for d in snapshot.designs for p in d.parents if p in known and p != d.name}
     assert set(placement(render_tree_text(snapshot))) - {UNKNOWN} == known
+
+
+def test_every_legend_element_lies_within_the_svg_width():
+    from genesys.local.tree import CHAR_W
+
+    for snapshot in (sample(), run(design("solo", "seed"))):  # a wide tree and a one-node tree
+        root = parse(render_tree_svg(snapshot))
+        width = float(root.get("width"))
+        assert root.get("viewBox") == f"0 0 {root.get('width')} {root.get('height')}"
+        legend = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "legend")
+        for el in legend:
+            tag = el.tag.removeprefix(SVG)
+            if tag == "rect":
+                right = float(el.get("x")) + float(el.get("width"))
+            elif tag == "line":
+                right = float(el.get("x2"))
+            else:
+                right = float(el.get("x")) + CHAR_W * len(el.text)
+            assert right <= width, (tag, el.text, right, width)

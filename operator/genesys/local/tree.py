@@ -26,6 +26,7 @@ BEST_STROKE = "#d97706"
 BOX_W, BOX_H = 150, 34  # a node's box
 COL_W, ROW_H = 200, 44  # one generation per column, one node per row
 PAD, LEGEND_H = 16, 30
+CHAR_W = 7  # width of a legend character at font-size 11, generous for a proportional font
 
 
 @dataclass(frozen=True)
@@ -186,12 +187,13 @@ def node_box(d: DesignView, spot: tuple[int, int], best: bool) -> str:
     return svg.element("g", body, class_="node", data_design=d.name, data_phase=d.phase)
 
 
-def legend() -> str:
+def legend() -> tuple[str, float]:
+    """The legend's SVG and the x where it ends, so the document can be made wide enough for it."""
     parts, x = [], PAD
     for phase, fill in PHASE_FILL.items():
         parts.append(svg.element("rect", x=float(x), y=float(PAD), width=12, height=12, fill=fill, stroke="#6b7280"))
         parts.append(svg.text(x + 16, PAD + 10, phase))
-        x += 30 + 7 * len(phase)
+        x += 30 + CHAR_W * len(phase)
     parts.append(svg.element("rect", x=float(x), y=float(PAD), width=12, height=12, fill="none",
                              stroke=BEST_STROKE, stroke_width=3.0))
     parts.append(svg.text(x + 16, PAD + 10, "best"))
@@ -200,8 +202,9 @@ def legend() -> str:
         parts.append(svg.element("line", x1=float(x), y1=PAD + 6.0, x2=x + 24.0, y2=PAD + 6.0,
                                  stroke=colour, stroke_dasharray=dash))
         parts.append(svg.text(x + 28, PAD + 10, label))
-        x += 40 + 7 * len(label)
-    return svg.element("g", "".join(parts), class_="legend")
+        end = x + 28 + CHAR_W * len(label)
+        x += 40 + CHAR_W * len(label)
+    return svg.element("g", "".join(parts), class_="legend"), end
 
 
 def render_tree_svg(snapshot: RunSnapshot) -> str:
@@ -225,6 +228,7 @@ def render_tree_svg(snapshot: RunSnapshot) -> str:
         nodes.append(svg.element("g", group, class_="unknown-parents"))
     cols = max(c for c, _ in spots.values())
     rows = max(r for _, r in spots.values())
-    width = max(2 * PAD + cols * COL_W + BOX_W, 640)
+    key, key_end = legend()
+    width = max(2 * PAD + cols * COL_W + BOX_W, key_end + PAD)
     height = 2 * PAD + LEGEND_H + rows * ROW_H + BOX_H
-    return svg.document(width, height, legend() + "".join(edges) + "".join(nodes), label, "tree")
+    return svg.document(width, height, key + "".join(edges) + "".join(nodes), label, "tree")
