@@ -44,6 +44,12 @@ class CheckResult:
             out["line"] = self.line
         return out
 
+    def located_message(self) -> str:
+        """`[unit U, line L] message`: where to repair first, as `genesys check` and `verify` print it."""
+        if not self.unit:
+            return self.message
+        return f"[unit {self.unit}" + (f", line {self.line}" if self.line else "") + f"] {self.message}"
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
         return cls(
@@ -136,12 +142,9 @@ def render_report(report: CheckReport):
     table.add_column("time", justify="right")
     table.add_column("message", overflow="fold")
     for c in report.checks:
-        where = ""
-        if c.unit:
-            where = f"[unit {c.unit}" + (f", line {c.line}" if c.line else "") + "] "
         # Text, not markup: messages quote code such as `x[:, 1:]` and must print verbatim.
         table.add_row(c.name, Text(c.status, style=_STYLE[c.status]), f"{c.seconds:.1f}s" if c.seconds else "",
-                      Text(where + c.message))
+                      Text(c.located_message()))
     parts: list[Any] = [verdict, table]
     size = report.params.get("non_embedding")
     if isinstance(size, int):
