@@ -58,4 +58,4 @@ def test_progress_view_shows_budgets_best_and_running():
     snap = _snapshot()
     console.print(designs_table(list(snap.designs)))
     table = console.export_text()
-    assert table.index("gpt2") < table.index("design-0001") and "Failed" in table and "gpt2,design" in table
+    assert table.index("gpt2") < table.index("design-0001") and "Failed" in table and "gpt2, design-0001" in table

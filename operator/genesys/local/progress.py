@@ -20,15 +20,22 @@ def _duration(seconds: float) -> str:
 
 
 def budget_table(snapshot: RunSnapshot) -> Table:
+    """Runs per rung. On a narrow terminal only BEST gives way: it wraps between fitness and name,
+    and folds (not cuts) a name that does not fit; rungs and numbers are never shortened."""
     table = Table(title="scale budgets", title_justify="left")
     for col in ("RUNG", "USED", "RUNNING", "RELEASED", "TOTAL", "DEVICE-S", "BEST"):
-        table.add_column(col, justify="left" if col == "RUNG" else "right")
+        table.add_column(col, justify="left" if col == "RUNG" else "right", no_wrap=col != "BEST", overflow="fold")
     for b in snapshot.budgets:
         scores = [(r.fitness, d.name) for d in snapshot.designs for r in d.rungs if r.rung == b.rung]
         best = max(scores) if scores else None
         table.add_row(b.rung, str(b.used), str(b.running), str(b.released), str(b.total), f"{b.device_seconds:.0f}",
                       f"{best[0]:.3f} {best[1]}" if best else "-")
     return table
+
+
+def phase_counts(counts: dict[str, int]) -> str:
+    """`3 succeeded, 1 running` (phases with none left out), or `none`."""
+    return ", ".join(f"{n} {phase}" for phase, n in counts.items() if n) or "none"
 
 
 def summary_line(snapshot: RunSnapshot) -> Text:
@@ -38,7 +45,7 @@ def summary_line(snapshot: RunSnapshot) -> Text:
     phases = "  ".join(f"{p} {n}" for p, n in sorted(by_phase.items()))
     board = snapshot.leaderboard()
     best = f"best {board[0].name} ({board[0].best.fitness:.3f} @ {board[0].best.rung})" if board else "no verified design yet"
-    line = Text(f"{snapshot.evolution}  {snapshot.phase}  {_duration(snapshot.updated_at - snapshot.started_at)}  "
+    line = Text(f"{snapshot.evolution}  {snapshot.phase}  {_duration(snapshot.elapsed)}  "
                 f"designs: {phases or 'none'}  {best}")
     if snapshot.completed_reason:
         line.append(f"\ncompleted: {snapshot.completed_reason}", style="green")
@@ -46,16 +53,21 @@ def summary_line(snapshot: RunSnapshot) -> Text:
 
 
 def designs_table(designs: list[DesignView], title: str = "designs") -> Table:
-    """Like `kubectl get designs`: rank, name, phase, parents, operation, best rung, fitness, age."""
+    """Like `kubectl get designs`: rank, name, phase, parents, operation, best rung, fitness, age.
+
+    Names and numbers never shrink; when the terminal is narrow only PARENTS gives way, wrapping
+    between parents (and folding a name only when a single one does not fit), so nothing is cut.
+    """
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("RANK", "NAME", "PHASE", "PARENTS", "OP", "BEST-RUNG", "FITNESS", "AGE"):
-        table.add_column(col, no_wrap=True, min_width=len(col), max_width=14 if col == "PARENTS" else None,
+        wraps = col == "PARENTS"
+        table.add_column(col, no_wrap=not wraps, overflow="fold", min_width=len(col),
                          justify="right" if col in ("RANK", "FITNESS") else "left")
     now = time.time()
     for d in designs:
         table.add_row(
             str(d.rank) if d.rank else "-", d.name, Text(d.phase, style=PHASE_STYLE.get(d.phase, "")),
-            ",".join(d.parents) or "-", d.operation, d.best.rung if d.best else "-",
+            ", ".join(d.parents) or "-", d.operation, d.best.rung if d.best else "-",
             f"{d.best.fitness:.3f}" if d.best else "-", _duration(now - d.created_at) if d.created_at else "-",
         )
     return table

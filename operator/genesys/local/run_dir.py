@@ -27,6 +27,15 @@ STATE_FILE = "state.db"
 MANIFEST_FILE = "evolution.yaml"
 
 
+def runs_under(root: Path) -> list[Path]:
+    """The run dirs directly under `root`, most recently written first (state.db or its WAL)."""
+
+    def written(run_dir: Path) -> float:
+        files = (run_dir / STATE_FILE, run_dir / f"{STATE_FILE}-wal")
+        return max(f.stat().st_mtime for f in files if f.exists())
+
+    return sorted((p.parent for p in root.glob(f"*/{STATE_FILE}")), key=lambda d: (written(d), d.name), reverse=True)
+
 
 def default_run_dir(evolution: Evolution) -> Path:
     return Path.cwd() / "runs" / evolution.name
@@ -115,10 +124,16 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
                       key=lambda v: v.finished_at or 0.0)
     count = lambda items, phase: sum(1 for i in items if i.phase == phase)  # noqa: E731
     sessions = store.sessions()
+    phase = store.get_meta("phase") or "Running"
+    finished_at = None  # stops the elapsed clock of a completed run
+    if phase == "Completed":
+        recorded = store.get_meta("finished_at")
+        ends = [i.finished_at for i in (*sessions, *rows) if i.finished_at]  # runs from before that meta key
+        finished_at = float(recorded) if recorded else max(ends, default=None)
     return RunSnapshot(
         evolution=run.evolution.name,
         run_dir=str(run.run_dir),
-        phase=store.get_meta("phase") or "Running",
+        phase=phase,
         started_at=float(store.get_meta("started_at") or time.time()),
         updated_at=time.time(),
         rungs=tuple(rungs),
@@ -129,4 +144,7 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
         verifications={p: count(rows, p) for p in ("running", "succeeded", "failed")},
         history=tuple((v.finished_at or 0.0, v.design, v.rung, v.fitness) for v in finished),
         completed_reason=store.get_meta("completed_reason"),
+        finished_at=finished_at,
+        running_sessions=tuple(s.name for s in sessions if s.phase == "running"),
+        running_verifications=tuple((v.design, v.rung) for v in rows if v.phase == "running"),
     )

@@ -259,6 +259,8 @@ class Runner:
             self.executor.stop_all()
         if completed is not None:
             store.set_meta("completed_reason", completed.reason)
+            if store.get_meta("finished_at") is None:  # running a completed run again keeps its finish time
+                store.set_meta("finished_at", str(time.time()))
         store.set_meta("phase", "Completed" if completed is not None else "Interrupted")
         return RunResult(build_snapshot(self.run), completed is not None)
 

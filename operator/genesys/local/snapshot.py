@@ -77,6 +77,15 @@ class RunSnapshot:
     # (unix time, design, rung, fitness) for every succeeded verification, in finishing order
     history: tuple[tuple[float, str, str, float], ...] = ()
     completed_reason: str | None = None
+    finished_at: float | None = None  # unix time the run completed; None while it has not
+    # what is in progress, from the store: design sessions (by design name) and verifications (design, rung)
+    running_sessions: tuple[str, ...] = ()
+    running_verifications: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the first start; the clock stops when the run completes."""
+        return (self.finished_at or self.updated_at) - self.started_at
 
     def design(self, name: str) -> DesignView:
         for d in self.designs:
