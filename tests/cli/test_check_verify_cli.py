@@ -88,7 +88,7 @@ def test_verify_repeats_trains_each_seed_into_its_own_dir_and_summarises_the_spr
     assert noise["fitness"]["sem"] == pytest.approx(noise["fitness"]["sd"] / 2**0.5)
     assert noise["fitness"]["eval_stderr"] > 0
     assert set(noise["tasks"]) == set(runs[0]["evaluation"]["scores"])
-    assert "SD (TRAINING)" in result.output and "EVAL STDERR" in result.output
+    assert "TRAIN-SD" in result.output and "EVAL-SE" in result.output
     # each seed is resumable: a second call keeps the finished runs
     stamp = (out / "seed-3" / "result.json").stat().st_mtime_ns
     assert runner.invoke(app, args).exit_code == 0

@@ -99,8 +99,9 @@ def noise_table(summary: dict) -> Table:
     """Per task and for fitness: mean, sd across training seeds, stderr of the mean, evaluation stderr."""
     seeds = ", ".join(str(s) for s in summary["seeds"])
     table = Table(title=f"{summary['design']} @ {summary['rung']}: {len(summary['seeds'])} training seeds ({seeds})",
-                  title_justify="left")
-    for col in ("", "MEAN", "SD (TRAINING)", "STDERR OF MEAN", "EVAL STDERR", "SD / EVAL"):
+                  title_justify="left", caption="TRAIN-SD: sample sd across training seeds; SEM: stderr of the "
+                  "mean; EVAL-SE: one run's evaluation stderr", caption_justify="left")
+    for col in ("", "MEAN", "TRAIN-SD", "SEM", "EVAL-SE", "SD/EVAL"):
         table.add_column(col, justify="left" if not col else "right")
     rows = [("fitness", summary["fitness"]), *summary["tasks"].items()]
     for name, s in rows:
