@@ -3,12 +3,14 @@
     genesys run examples/evolution-local.yaml      # runs (or continues) in ./runs/<name>
     genesys status | designs [--top N] [--rung R] [--json] | show DESIGN | tree | report
 
-Each inspection command takes `--run-dir` (default: the only run under ./runs).
+Each inspection command takes `--run-dir` (default: the most recent run under ./runs).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 import typer
@@ -16,21 +18,26 @@ from rich.console import Console
 from rich.live import Live
 from rich.syntax import Syntax
 
-from genesys.cli.errors import usage_error
+from genesys.cli.errors import err_console, usage_error
 
 console = Console()
-RUN_DIR_HELP = "The run directory (default: the only run under ./runs)."
+RUN_DIR_HELP = "The run directory (default: the most recent run under ./runs)."
 
 
 def _run_dir(run_dir: Path | None) -> Path:
+    """--run-dir, else the most recently written run under ./runs (naming the others on stderr)."""
+    from genesys.local.run_dir import runs_under
+
     if run_dir is not None:
         return run_dir
-    runs = sorted(p.parent for p in Path("runs").glob("*/state.db"))
-    if len(runs) == 1:
-        return runs[0]
+    runs = runs_under(Path("runs"))
     if not runs:
         raise usage_error("no run under ./runs: pass --run-dir, or start one with `genesys run EVOLUTION.yaml`")
-    raise usage_error(f"several runs under ./runs ({', '.join(p.name for p in runs)}): pass --run-dir")
+    if len(runs) > 1:
+        others = ", ".join(str(p) for p in runs[1:])
+        err_console.print(f"showing {runs[0]}, the most recent of {len(runs)} runs (others: {others}; "
+                          "pick one with --run-dir)", highlight=False, soft_wrap=True)
+    return runs[0]
 
 
 def _snapshot(run_dir: Path | None):
@@ -43,21 +50,45 @@ def _snapshot(run_dir: Path | None):
     return run, build_snapshot(run)
 
 
+def _manifest_problem(message: str, evolution_file: Path) -> str:
+    """The message of a RunDirError, said once and located.
+
+    `spec.` problems name the manifest file; the `error:` prefix of a child command whose output
+    the runner relays (`genesys library export` for seeds, `rungs` for the ladder) is dropped,
+    as usage_error adds its own.
+    """
+    message = re.sub(r"(^|: )error: ", r"\1", message)
+    return f"{evolution_file}: {message}" if message.startswith("spec.") else message
+
+
 def run(
     evolution_file: Path = typer.Argument(..., help="An Evolution manifest, e.g. examples/evolution-local.yaml."),
     run_dir: Path = typer.Option(None, help="Where state and artifacts go (default: ./runs/<evolution name>)."),
     metrics_port: int = typer.Option(0, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: a free port; -1: off)."),
-    quiet: bool = typer.Option(False, help="No live progress display (for logs and CI)."),
+    quiet: bool = typer.Option(False, help="No progress output: no live view on a terminal, no event lines "
+                                           "into a log or pipe."),
 ) -> None:
-    """Run the evolution loop on this machine; run it again to continue after an interruption."""
+    """Run the evolution loop on this machine; run it again to continue after an interruption.
+
+    On a terminal it shows a live view; into a log file or a pipe, one timestamped line per event.
+    """
     from genesys.api import ManifestError
+    from genesys.local.events import run_events
     from genesys.local.metrics import RunMetrics
     from genesys.local.progress import progress_view, summary_line
     from genesys.local.run_dir import RunDirError
     from genesys.local.runner import RunOptions, run_evolution
 
-    live = Live(console=console, refresh_per_second=2, transient=False) if not quiet else None
+    live = Live(console=console, refresh_per_second=2, transient=False) if console.is_terminal and not quiet else None
+    log_events = not quiet and live is None
     metrics: list[RunMetrics] = []
+    previous: list = [None]  # the last snapshot, to diff the next one against
+
+    def print_events(snapshot) -> None:
+        if log_events:
+            for line in run_events(previous[0], snapshot):
+                print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)  # plain: a log line stays one line
+        previous[0] = snapshot
 
     def on_start(opened) -> None:
         console.print(f"run dir: [bold]{opened.run_dir}[/]  (artifacts: {opened.artifacts.root})")
@@ -71,17 +102,21 @@ def run(
     def on_turn(snapshot, executor) -> None:
         if metrics:
             metrics[0].update(snapshot)
+        print_events(snapshot)
         running = [f"{k} {n}" for (k, n) in executor.children]
         if live is not None:
             live.update(progress_view(snapshot, running))
 
     try:
         result = run_evolution(evolution_file, RunOptions(run_dir=run_dir), on_turn=on_turn, on_start=on_start)
-    except (ManifestError, RunDirError) as err:
+    except ManifestError as err:
         raise usage_error(str(err)) from None
+    except RunDirError as err:
+        raise usage_error(_manifest_problem(str(err), evolution_file)) from None
     finally:
         if live is not None:
             live.stop()
+    print_events(result.snapshot)
     console.print(summary_line(result.snapshot))
     if not result.completed:
         console.print("interrupted: run the same command again to continue")
@@ -91,21 +126,22 @@ def run(
 
 def status(run_dir: Path = typer.Option(None, help=RUN_DIR_HELP)) -> None:
     """Phase, budgets per rung and the current best design of a run."""
-    from genesys.local.progress import budget_table, summary_line
+    from genesys.local.progress import budget_table, phase_counts, summary_line
 
     _, snap = _snapshot(run_dir)
     console.print(summary_line(snap))
     console.print(budget_table(snap))
-    console.print(f"sessions: {snap.sessions}  verifications: {snap.verifications}")
+    console.print(f"sessions: {phase_counts(snap.sessions)}  verifications: {phase_counts(snap.verifications)}",
+                  highlight=False)
 
 
 def designs(
     run_dir: Path = typer.Option(None, help=RUN_DIR_HELP),
-    top: int = typer.Option(None, help="Only the N best-ranked designs."),
+    top: int = typer.Option(None, min=1, help="Only the N best-rated designs (unrated ones are left out)."),
     rung: str = typer.Option(None, help="Only designs verified at this rung."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per design."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON array of design objects, in the table's order."),
 ) -> None:
-    """The designs of a run, like `kubectl get designs` (best first, then unrated ones)."""
+    """The designs of a run, like `kubectl get designs`: rated ones best first, then the unrated ones."""
     from genesys.local.progress import designs_table
 
     _, snap = _snapshot(run_dir)
@@ -118,6 +154,10 @@ def designs(
         chosen = [d for d in chosen if d.rank is not None][:top]
     if as_json:
         print(json.dumps([d.to_dict() for d in chosen], indent=2))
+    elif top is not None and not chosen:
+        console.print(f"no design is rated yet{f' at {rung}' if rung else ''}: ratings come from designs verified "
+                      f"at the same rung. `genesys designs` without --top lists all {len(snap.designs)}.",
+                      highlight=False)
     else:
         console.print(designs_table(chosen))
 
