@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -84,6 +85,32 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(tmp_path):
     assert resumed.rank_checksums == reference.rank_checksums  # bit-identical parameters
     events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any(e.get("event") == "resumed" and e["step"] >= 6 for e in events)
+
+
+@contextlib.contextmanager
+def cpu_load(processes: int):
+    """Busy loops on every core, so the run under test is descheduled often."""
+    spin = "import time\nend = time.time() + 300\nwhile time.time() < end: pass"
+    procs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.parametrize("design", ["gpt2", "mamba2", "retnet", "rwkv6", "ttt"])
+def test_training_gives_the_same_bits_on_one_idle_thread_and_two_loaded_ones(design, tmp_path):
+    """A verification's result depends on (design, rung, seed), never on its threads or the machine's load."""
+    rung = with_overrides(get_rung("cpu-1"), {"tokens": 16_384})
+    idle = train(load_design(design), rung, tmp_path / "idle", options=TrainOptions(checkpoint_every=0, threads=1))
+    with cpu_load(2):
+        loaded = train(load_design(design), rung, tmp_path / "loaded",
+                       options=TrainOptions(checkpoint_every=0, threads=2))
+    assert (idle.math["threads"], loaded.math["threads"]) == (1, 2)
+    assert idle.rank_checksums == loaded.rank_checksums
+    assert idle.heldout_loss == loaded.heldout_loss
 
 
 def test_sigterm_checkpoints_and_exits_then_resumes(tmp_path):

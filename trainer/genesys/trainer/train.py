@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from genesys.api import Design
 from genesys.gau import build_lm, design_parameters, fit_to_params, load_design
+from genesys.gau.determinism import ThreadFollower, pin_math
 from genesys.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from genesys.trainer.data import DataConfig, PackedBatches, heldout_documents
 from genesys.trainer.optim import build_optimizer, learning_rate
@@ -50,6 +51,7 @@ class TrainOptions:
     compile: bool = False  # torch.compile the model (CUDA only)
     fsdp: bool = False  # shard with FSDP2 instead of DDP (CUDA only)
     seed: int = 0
+    threads: int | None = None  # math threads (None: $GENESYS_THREADS, else all cores); bits do not depend on it
     heldout_batches: int = 16  # batches of held-out text for the held-out loss
 
 
@@ -68,6 +70,7 @@ class TrainResult:
     mfu: float | None
     completed: bool  # False when stopped early (stop_after or SIGTERM)
     rank_checksums: list[str]  # digest of the parameters on each rank: replicas must agree
+    math: dict[str, Any]  # thread pools and reproducibility settings (genesys.gau.determinism)
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:
@@ -124,6 +127,7 @@ def heldout_loss(model: torch.nn.Module, tokenizer: TextTokenizer, data: DataCon
 
 def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | None = None,
           options: TrainOptions = TrainOptions()) -> TrainResult:
+    math_settings = pin_math(options.threads)
     rank, world, device = setup_distributed()
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(rung.vocab)
@@ -162,6 +166,7 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(signal=True))
     accum = rung.accumulation(world)
     start, mfu = time.perf_counter() - elapsed, None
+    follower = ThreadFollower.from_env()  # the runtime may give this run more cores when others finish
 
     def checkpoint() -> None:
         save_checkpoint(ckpt_root, step, model, optimizer, batches.state_dict(),
@@ -170,6 +175,8 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
     with ProgressBar(rank, rung.steps, step, f"train {design.name} @ {rung.name}") as bar:
         try:
             while step < rung.steps:
+                if (threads := follower.poll()) is not None:
+                    telemetry.log({"event": "threads", "step": step, "threads": threads})
                 t0 = time.perf_counter()
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(step, rung)
@@ -210,7 +217,7 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
         steps=step, tokens=step * rung.tokens_per_step, final_loss=sum(window) / max(1, len(window)),
         heldout_loss=held, wall_seconds=wall, device_seconds=wall * world, d_model=d_model, n_block=n_block,
         params=params, reference_params=reference, mfu=mfu, completed=step >= rung.steps,
-        rank_checksums=parameter_checksums(model, world),
+        rank_checksums=parameter_checksums(model, world), math=math_settings.to_dict(),
     )
     if rank == 0:
         torch.save({"model": model.state_dict(), "d_model": d_model, "n_block": n_block,
@@ -254,13 +261,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
     ap.add_argument("--fsdp", action="store_true", help="FSDP2 sharding instead of DDP (CUDA)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="math threads per process (default: $GENESYS_THREADS, else every available core)")
     args = ap.parse_args(argv)
     try:
         rung = with_overrides(get_rung(args.rung), parse_overrides(args.set))
     except PresetError as err:
         ap.error(str(err))
     options = TrainOptions(checkpoint_every=args.checkpoint_every, stop_after=args.stop_after,
-                           metrics_port=args.metrics_port, compile=args.compile, fsdp=args.fsdp, seed=args.seed)
+                           metrics_port=args.metrics_port, compile=args.compile, fsdp=args.fsdp, seed=args.seed,
+                           threads=args.threads)
     try:
         train(load_design(args.design), rung, args.out, DataConfig(source=args.data), options)
     finally:

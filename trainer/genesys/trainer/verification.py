@@ -25,6 +25,7 @@ import torch.distributed as dist
 
 from genesys.api import Design, ManifestError, VerificationJob, load_manifest
 from genesys.gau import SeedNotFoundError, UnitCompileError, load_design
+from genesys.gau.determinism import pin_math
 from genesys.trainer.data import DataConfig, heldout_documents
 from genesys.trainer.presets import PresetError, RungConfig, get_rung, parse_overrides, with_overrides
 from genesys.trainer.train import DivergedError, TrainOptions, setup_distributed, train
@@ -73,12 +74,14 @@ def evaluate_trained(out_dir: Path, design: Design, rung: RungConfig, data: Data
 def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str = "local",
            data: DataConfig | None = None, options: TrainOptions = TrainOptions(), check: bool = True) -> dict[str, Any]:
     """Run one verification and return (and write, on rank 0) its result."""
+    math_settings = pin_math(options.threads)
     rank, world, _ = setup_distributed()
     started = time.time()
     data = data or DataConfig()
     result: dict[str, Any] = {"design": str(design_ref) if isinstance(design_ref, str) else design_ref.name,
                               "rung": rung.name, "config": {"rung": asdict(rung), "tasks": tasks,
-                                                            "data": asdict(data), "options": asdict(options)}}
+                                                            "data": asdict(data), "options": asdict(options)},
+                              "math": math_settings.to_dict()}
 
     def finish(status: str, reason: str | None = None, message: str = "", **fields: Any) -> dict[str, Any]:
         result.update(status=status, reason=reason, message=message, wall_seconds=time.time() - started, **fields)

@@ -110,9 +110,9 @@ def main(argv: list[str]) -> int:
     config = CheckConfig.from_dict(payload["config"])
     set_limits(config.cpu_limit, config.memory_bytes)
 
-    import torch
+    from genesys.gau.determinism import pin_math
 
-    torch.set_num_threads(config.threads)
+    pin_math(config.threads)
     from genesys.api import loads_manifest
     from genesys.api.design import Design
     from genesys.gau.checker.runner import run_checks
