@@ -24,6 +24,7 @@ from pathlib import Path
 
 from genesys.api import Design, load_manifest, loads_manifest
 from genesys.api.evolution import Evolution
+from genesys.api.threads import available_cores
 from genesys.evolution import Complete, StartDesignSession, StartVerification, plan
 from genesys.local.artifacts import ArtifactStore, read_session, read_verification, write_atomic
 from genesys.local.executor import Executor, Finished
@@ -149,9 +150,8 @@ class Runner:
         self.spec = run.evolution.spec
         self.options = options
         self.on_turn = on_turn
-        concurrent = self.spec.parallelism.verifications * self.spec.parallelism.nproc_per_verification
-        threads = self.spec.parallelism.threads_per_process or max(1, (os.cpu_count() or 1) // concurrent)
-        self.executor = Executor(threads)
+        self.executor = Executor(available_cores(), run.run_dir / "threads",
+                                 threads_per_process=self.spec.parallelism.threads_per_process)
         self.stop_requested = False
         self.started = float(run.store.get_meta("started_at") or time.time())
 
