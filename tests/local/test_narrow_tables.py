@@ -62,3 +62,15 @@ def test_phase_counts_are_words_and_the_clock_stops_at_the_finish():
     assert phase_counts({"running": 0}) == "none"
     done = replace(snapshot(), phase="Completed", started_at=0.0, updated_at=99_999.0, finished_at=600.0)
     assert "Completed  10m00s" in summary_line(done).plain
+
+
+def test_fitness_with_its_stderr_and_lead_wraps_at_80_columns_and_is_whole():
+    noisy = tuple(replace(d, rungs=(replace(d.best, stderr=0.014),), lead_z=2.34, versus="mamba2")
+                  for d in snapshot().designs)
+    text = render(designs_table(list(noisy)))
+    assert max(len(line) for line in text.splitlines()) <= 80 and "\u2026" not in text
+    words = text.split()
+    assert words.count("\u00b10.014") == 4 and words.count("+2.3\u03c3") == 4 and words.count("mamba2") == 4
+    wide = Console(width=200, record=True)
+    wide.print(designs_table(list(noisy)))
+    assert "0.510 \u00b10.014 +2.3\u03c3 vs mamba2" in wide.export_text()

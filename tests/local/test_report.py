@@ -166,3 +166,20 @@ def test_any_text_and_numbers_give_a_well_formed_page(design_names, reason, fitn
     history = tuple((float(i), d.name, "cpu-1", d.rungs[0].fitness) for i, d in enumerate(designs))
     snapshot = RunSnapshot(reason or "x", "/", "Running", 1.0, 2.0, ("cpu-1", "cpu-2"), designs, (), {}, {}, history)
     parse(render_report_html(snapshot))
+
+
+def test_fitness_shows_its_combined_stderr_and_the_lead_over_the_seeds():
+    from dataclasses import replace
+
+    snap = sample()
+    d1 = snap.design("d1")
+    noisy = replace(d1, rungs=tuple(replace(r, stderr=0.014) for r in d1.rungs), lead_z=2.34, versus="mamba")
+    snap = replace(snap, designs=tuple(noisy if d.name == "d1" else d for d in snap.designs))
+    root = parse(render_report_html(snap))
+    (table,) = by_class(root, "table", "leaderboard")
+    heads = ["".join(th.itertext()) for th in table.findall("./thead/tr/th")]
+    row = table.find("./tbody/tr")
+    cells = dict(zip(heads, ("".join(td.itertext()) for td in row.findall("td"))))
+    assert cells["fitness @ cpu-2"] == "0.510 \u00b1 0.014"
+    assert "evaluation \u00b1 0.020" in row.findall("td")[heads.index("fitness @ cpu-2")].get("title")
+    assert cells["lead over the seeds"] == "+2.3\u03c3 vs mamba"

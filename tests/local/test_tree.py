@@ -174,3 +174,17 @@ def test_every_legend_element_lies_within_the_svg_width():
             else:
                 right = float(el.get("x")) + CHAR_W * len(el.text)
             assert right <= width, (tag, el.text, right, width)
+
+
+def test_fitness_stderr_and_lead_over_the_seeds_in_the_text_and_the_svg():
+    noisy = RungScores("cpu-2", 0.512, 0.01, {}, {}, None, 1.0, None, stderr=0.014)
+    leader = design("d1", rank=1, rungs=[noisy], lead_z=2.34, versus="gpt")
+    snapshot = run(design("gpt", "seed", order=0, rank=2, rungs=[scores("cpu-2", 0.47)]), leader)
+    (line,) = [t for t in lines_of(render_tree_text(snapshot)) if "d1" in t]
+    assert "0.512 \u00b10.014 @ cpu-2  +2.3\u03c3 vs gpt" in line
+    root = parse(render_tree_svg(snapshot))
+    leads = {t.text for t in root.iter(f"{SVG}text") if t.get("class") == "lead"}
+    assert leads == {"+2.3\u03c3 vs gpt"}
+    node = next(g for g in root.iter(f"{SVG}g") if g.get("data-design") == "d1")
+    box, lead = node.find(f"{SVG}rect"), node.find(f"{SVG}text[@class='lead']")
+    assert float(box.get("y")) < float(lead.get("y")) < float(box.get("y")) + float(box.get("height"))

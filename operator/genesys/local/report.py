@@ -90,8 +90,11 @@ def task_scores(best: RungScores | None) -> str:
 def fitness_cell(d: DesignView, rung: str) -> str:
     found = next((r for r in d.rungs if r.rung == rung), None)
     if found is not None:
-        err = f" \u00b1 {found.fitness_stderr:.3f}" if found.fitness_stderr is not None else ""
-        return f'<td class="num" title="{esc(err.strip())}">{esc(svg.format_fitness(found.fitness))}</td>'
+        shown = f" \u00b1 {found.stderr:.3f}" if found.stderr is not None else ""
+        tip = f"evaluation \u00b1 {found.fitness_stderr:.3f}" if found.fitness_stderr is not None else ""
+        if found.stderr is not None:
+            tip = f"\u00b1 combined stderr (evaluation and training noise); {tip or 'no evaluation stderr'}"
+        return f'<td class="num" title="{esc(tip)}">{esc(svg.format_fitness(found.fitness) + shown)}</td>'
     if rung in d.failed_rungs:
         return f'<td class="num" title="{esc(d.failed_rungs[rung])}">failed</td>'
     return '<td class="num">\u2014</td>'
@@ -118,6 +121,7 @@ def leaderboard_row(d: DesignView, rungs: tuple[str, ...], best: str | None) -> 
         f"<td>{task_scores(top)}</td>",
         f'<td class="num">{svg.format_count(top.params) if top and top.params is not None else chr(0x2014)}</td>',
         f'<td class="num">{rating}</td>',
+        f'<td class="num">{esc(d.lead_text() or chr(0x2014))}</td>',
         f"<td>{esc(d.quadrant or chr(0x2014))}</td>",
     ]
     marker = ' class="best"' if d.name == best else ""
@@ -130,11 +134,15 @@ def render_leaderboard(snapshot: RunSnapshot) -> str:
         return '<h2>Leaderboard</h2><p class="muted">No design is rated yet: ratings follow the first verifications.</p>'
     rungs = plots.rung_order(snapshot)
     heads = ["rank", "design", "operation", "parents", "best rung", *(f"fitness @ {r}" for r in rungs),
-             "task scores at best rung", "parameters", "rating", "quadrant"]
+             "task scores at best rung", "parameters", "rating", "lead over the seeds", "quadrant"]
     head = "".join(f"<th>{esc(h)}</th>" for h in heads)
     best = best_design(snapshot)
     rows = "".join(leaderboard_row(d, rungs, best) for d in board)
-    return f'<h2>Leaderboard</h2><table class="leaderboard"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+    note = ('<p class="muted">Fitness \u00b1 its stderr: evaluation sampling and training noise (measured by '
+            "the seeds' repeats, ladder.seedRepeats). Lead: fitness minus the best other seed's at the best "
+            "rung, in those stderrs; confident needs |lead| \u2265 selection.confidenceZ.</p>")
+    return (f'<h2>Leaderboard</h2><table class="leaderboard"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
+            f"</table>{note}")
 
 
 def render_unrated(snapshot: RunSnapshot) -> str:

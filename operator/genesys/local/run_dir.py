@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from genesys.api import ManifestError, loads_manifest
 from genesys.api.evolution import Evolution
-from genesys.evolution import budget_usage, closed_rungs, leaderboard, rung_budgets
+from genesys.evolution import budget_usage, closed_rungs, combined_stderr, leaderboard, rung_budgets, training_spread
 from genesys.local.artifacts import ArtifactStore
 from genesys.local.snapshot import BudgetView, DesignView, RungScores, RunSnapshot
 from genesys.local.store import RunDirError, RunStore
@@ -94,8 +94,11 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
     rows = store.verifications()
     by_design: dict[str, list] = {}
     for v in rows:
-        by_design.setdefault(v.design, []).append(v)
+        if v.repeat == 0:  # calibration repeats measure noise; a design's views show its own verifications
+            by_design.setdefault(v.design, []).append(v)
     rungs = spec.ladder.rung_names()
+    spread = training_spread(state.verifications, rungs)
+    records = {r.name: r for r in state.verifications}
     designs: list[DesignView] = []
     for d in store.designs():
         mine = sorted(by_design.get(d.name, []), key=lambda v: rungs.index(v.rung) if v.rung in rungs else -1)
@@ -105,10 +108,12 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
             title=d.title, rating=standing.rating if standing else None, rank=standing.rank if standing else None,
             quadrant=standing.quadrant if standing else None,
             rungs=tuple(RungScores(v.rung, v.fitness, v.summary.get("fitness_stderr"), v.scores, v.baselines,
-                                   v.summary.get("params"), v.device_seconds, v.summary.get("heldout_loss"))
+                                   v.summary.get("params"), v.device_seconds, v.summary.get("heldout_loss"),
+                                   combined_stderr(records[v.name], spread[v.rung]) if v.rung in spread else None)
                         for v in mine if v.phase == "succeeded" and v.fitness is not None),
             failed_rungs={v.rung: v.reason or "failed" for v in mine if v.phase == "failed"},
             created_at=d.created_at,
+            lead_z=standing.lead_z if standing else None, versus=standing.versus if standing else None,
         ))
     order = len(designs)
     for s in store.sessions():  # failed sessions never became designs, but users look for them
@@ -120,7 +125,7 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
             order += 1
     budgets = rung_budgets(spec.ladder)
     usage = budget_usage(state, budgets, closed_rungs(state, spec, budgets))
-    finished = sorted((v for v in rows if v.phase == "succeeded" and v.fitness is not None),
+    finished = sorted((v for v in rows if v.phase == "succeeded" and v.fitness is not None and v.repeat == 0),
                       key=lambda v: v.finished_at or 0.0)
     count = lambda items, phase: sum(1 for i in items if i.phase == phase)  # noqa: E731
     sessions = store.sessions()

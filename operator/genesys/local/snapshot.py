@@ -22,6 +22,8 @@ class RungScores:
     params: int | None  # non-embedding parameters of the trained model
     device_seconds: float
     heldout_loss: float | None
+    # fitness_stderr combined with the rung's training noise (genesys.evolution.training_spread)
+    stderr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -38,17 +40,32 @@ class DesignView:
     rungs: tuple[RungScores, ...] = ()  # lowest rung first
     failed_rungs: dict[str, str] = field(default_factory=dict)  # rung -> reason of a failed verification
     created_at: float = 0.0  # unix time
+    # at the best rung: (fitness - the best other seed's) in combined stderrs, and that seed
+    lead_z: float | None = None
+    versus: str | None = None
 
     @property
     def best(self) -> RungScores | None:
         """The verification at the highest rung reached."""
         return self.rungs[-1] if self.rungs else None
 
+    def fitness_text(self, digits: int = 3) -> str:
+        """`0.512 ±0.014` at the best rung (the combined stderr), `0.512` without one, `-` unverified."""
+        if self.best is None:
+            return "-"
+        err = f" \u00b1{self.best.stderr:.{digits}f}" if self.best.stderr is not None else ""
+        return f"{self.best.fitness:.{digits}f}{err}"
+
+    def lead_text(self) -> str:
+        """`+2.3σ vs mamba2`: the lead over the best other seed at the best rung, or `` without one."""
+        return f"{self.lead_z:+.1f}\u03c3 vs {self.versus}" if self.lead_z is not None and self.versus else ""
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["parents"] = list(self.parents)
         data["fitness"] = {r.rung: r.fitness for r in self.rungs}
         data["best_rung"] = self.best.rung if self.best else None
+        data["stderr"] = self.best.stderr if self.best else None
         return data
 
 

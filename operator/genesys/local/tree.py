@@ -23,8 +23,8 @@ PHASE_FILL = {"Implemented": "#dbeafe", "Verifying": "#fef3c7", "Verified": "#dc
 OTHER_FILL = "#f3f4f6"
 BEST_STROKE = "#d97706"
 
-BOX_W, BOX_H = 150, 34  # a node's box
-COL_W, ROW_H = 200, 44  # one generation per column, one node per row
+BOX_W, BOX_H = 150, 46  # a node's box: name, fitness, lead over the seeds
+COL_W, ROW_H = 200, 56  # one generation per column, one node per row
 PAD, LEGEND_H = 16, 30
 CHAR_W = 7  # width of a legend character at font-size 11, generous for a proportional font
 
@@ -90,9 +90,10 @@ def best_design(snapshot: RunSnapshot) -> str | None:
 
 
 def summary(d: DesignView) -> str:
-    """`0.512 @ cpu-2`, `failed @ cpu-1`, or `-` before the first verification."""
+    """`0.512 ±0.014 @ cpu-2` (combined stderr), `failed @ cpu-1`, or `-` before the first verification."""
     if d.best:
-        return f"{svg.format_fitness(d.best.fitness)} @ {d.best.rung}"
+        err = f" \u00b1{d.best.stderr:.3f}" if d.best.stderr is not None else ""
+        return f"{svg.format_fitness(d.best.fitness)}{err} @ {d.best.rung}"
     return f"failed @ {next(iter(d.failed_rungs))}" if d.failed_rungs else "\u2014"
 
 
@@ -106,6 +107,8 @@ def node_label(d: DesignView, lineage: Lineage, best: str | None) -> Text:
         "  ",
         summary(d),
     )
+    if d.lead_text():
+        label.append(f"  {d.lead_text()}", "cyan")
     for parent in lineage.others.get(d.name, ()):
         label.append(f"  x {parent}", "magenta")
     for parent in lineage.missing.get(d.name, ()):
@@ -184,6 +187,8 @@ def node_box(d: DesignView, spot: tuple[int, int], best: bool) -> str:
     )
     body += svg.text(x + 7, y + 14, svg.shorten(d.name, 22), font_weight="bold" if best else None)
     body += svg.text(x + 7, y + 27, svg.shorten(summary(d), 24), fill="#374151")
+    if d.lead_text():
+        body += svg.text(x + 7, y + 40, svg.shorten(d.lead_text(), 24), fill="#374151", class_="lead")
     return svg.element("g", body, class_="node", data_design=d.name, data_phase=d.phase)
 
 
