@@ -111,3 +111,51 @@ def test_a_repeat_trains_with_the_evolution_seed_plus_its_repeat(tmp_path, monke
     runner._start_verification("gpt2-cpu-1-r2", "gpt2", "cpu-1", 2)
     assert [load_manifest(job, VerificationJob).spec.seed for job in jobs] == [40, 42]
     run.store.close()
+
+
+class _FakeExecutor:
+    """Hands the runner children that 'finished' in an order the test chooses."""
+
+    def __init__(self):
+        self.done: list[Finished] = []
+
+    def poll(self) -> list[Finished]:
+        done, self.done = self.done, []
+        return done
+
+    def stop_all(self) -> None:
+        pass
+
+
+def _succeed(runner: Runner, name: str, fitness: float) -> None:
+    _write_result(runner, name, {"status": "succeeded", "fitness": fitness, "device_seconds": 1.0,
+                                 "evaluation": {"scores": {"a": {"score": fitness, "baseline": 0.1}}}})
+
+
+def test_outcomes_are_recorded_in_start_order_whatever_order_children_finish(tmp_path, monkeypatch):
+    """A child that finishes before its elder waits, so plan sees the same states in every run."""
+    (tmp_path / "evo.yaml").write_text(EVOLUTION.replace("seeds: [gpt2]", "seeds: [gpt2, retnet]")
+                                       + "  parallelism: {verifications: 2}\n")
+    run = prepare_run(tmp_path / "evo.yaml", tmp_path / "run")
+    runner = Runner(run, RunOptions(), on_turn=lambda snapshot, executor: None)
+    runner.executor = _FakeExecutor()
+    monkeypatch.setattr(runner, "_start_session", lambda *a: None)
+    monkeypatch.setattr(runner, "_start_verification", lambda *a: None)
+    runner.turn()
+    assert runner.started_order[:2] == [("verification", "gpt2-cpu-1"), ("verification", "retnet-cpu-1")]
+    store = run.store
+
+    _succeed(runner, "retnet-cpu-1", 0.3)  # the younger finishes first: held back
+    runner.executor.done = [_finished("verification", "retnet-cpu-1", 0)]
+    runner.turn()
+    assert {v.name: v.phase for v in store.verifications()}["retnet-cpu-1"] == "running"
+
+    _succeed(runner, "gpt2-cpu-1", 0.4)
+    runner.executor.done = [_finished("verification", "gpt2-cpu-1", 0)]
+    runner.turn()  # now both, elder first
+    phases = {v.name: v.phase for v in store.verifications()}
+    assert phases["gpt2-cpu-1"] == phases["retnet-cpu-1"] == "succeeded"
+    finished_at = {v.name: v.finished_at for v in store.verifications()}
+    assert finished_at["gpt2-cpu-1"] <= finished_at["retnet-cpu-1"]
+    assert ("verification", "gpt2-cpu-1") not in runner.started_order
+    run.store.close()

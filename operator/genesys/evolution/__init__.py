@@ -15,6 +15,7 @@ from genesys.evolution.fitness import (
     training_spread,
 )
 from genesys.evolution.ladder import RungBudgetPlan, Usage, budget_usage, rung_budgets
+from genesys.evolution.ordering import releasable, turn_rng
 from genesys.evolution.planner import closed_rungs, design_stop, plan
 from genesys.evolution.selection import (
     choose_operation,
@@ -56,10 +57,12 @@ __all__ = [
     "leaderboard",
     "massey_ratings",
     "plan",
+    "releasable",
     "repeat_candidates",
     "rung_budgets",
     "select_parents",
     "training_spread",
+    "turn_rng",
     "verification_candidates",
     "verification_name",
     "verification_queue",

@@ -12,7 +12,6 @@ started again under the same name, so nothing is lost, duplicated or charged twi
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 from genesys.api import Design, load_manifest, loads_manifest
 from genesys.api.evolution import Evolution
 from genesys.api.threads import available_cores
-from genesys.evolution import Complete, StartDesignSession, StartVerification, plan
+from genesys.evolution import Complete, StartDesignSession, StartVerification, plan, releasable, turn_rng
 from genesys.local.artifacts import ArtifactStore, read_session, read_verification, write_atomic
 from genesys.local.executor import Executor, Finished
 from genesys.local.run_dir import (
@@ -154,6 +153,9 @@ class Runner:
                                  threads_per_process=self.spec.parallelism.threads_per_process)
         self.stop_requested = False
         self.started = float(run.store.get_meta("started_at") or time.time())
+        self.started_order: list[tuple[str, str]] = []  # running children, oldest first
+        self.finished: dict[tuple[str, str], Finished] = {}  # exited, waiting for their elders
+        self.plan_pending = True
 
     # -- children -----------------------------------------------------------------------------
     def _start_session(self, name: str, operation: str, parents: tuple[str, ...], seed: int) -> None:
@@ -173,16 +175,16 @@ class Runner:
                                          nproc=self.spec.parallelism.nproc_per_verification,
                                          log=self.run.run_dir / "logs" / f"verification-{name}.log")
 
-    def _settle_session(self, name: str, finished: Finished | None) -> None:
-        """Record a session's outcome; a session the runtime lost (no outcome on disk) starts again."""
+    def _settle_session(self, name: str, finished: Finished | None) -> bool:
+        """Record a session's outcome (True); a session the runtime lost (no outcome on disk) starts again (False)."""
         store = self.run.store
         outcome = read_session(self.run.artifacts, name)
         if outcome.status == "succeeded":
             store.finish_session(name, True, title=outcome.title)
-            return
+            return True
         if outcome.status == "failed":
             store.finish_session(name, False, outcome.reason)
-            return
+            return True
         row = next(s for s in store.sessions() if s.name == name)
         if finished is not None and finished.returncode not in (-signal.SIGTERM, -signal.SIGKILL):
             store.finish_session(name, False, f"exited with code {finished.returncode} without writing "
@@ -192,15 +194,18 @@ class Runner:
         else:
             store.retry_session(name)
             self._start_session(name, row.operation, row.parents, row.seed)
+            return False
+        return True
 
-    def _settle_verification(self, name: str, finished: Finished | None) -> None:
+    def _settle_verification(self, name: str, finished: Finished | None) -> bool:
+        """Record a verification's outcome (True), or restart one the runtime lost (False)."""
         store = self.run.store
         outcome = read_verification(self.run.artifacts, name)
         if outcome.status in ("succeeded", "failed"):
             store.finish_verification(name, outcome.status == "succeeded", reason=outcome.reason,
                                       fitness=outcome.fitness, scores=outcome.scores, baselines=outcome.baselines,
                                       device_seconds=outcome.device_seconds, summary=outcome.summary)
-            return
+            return True
         row = next(v for v in store.verifications() if v.name == name)
         lost = finished is None or outcome.status == "interrupted" or finished.returncode < 0
         if not lost:
@@ -211,36 +216,60 @@ class Runner:
         else:  # resumes from its last checkpoint, under the same name and budget charge
             store.retry_verification(name)
             self._start_verification(name, row.design, row.rung, row.repeat)
+            return False
+        return True
 
     def recover(self) -> None:
-        """Children recorded as running belong to a runner that stopped: settle or restart them."""
-        for s in self.run.store.sessions():
-            if s.phase == "running":
-                self._settle_session(s.name, None)
-        for v in self.run.store.verifications():
-            if v.phase == "running":
-                self._settle_verification(v.name, None)
+        """Children recorded as running belong to a runner that stopped: settle or restart them.
+
+        Those restarted keep their place in the start order (oldest first).
+        """
+        store = self.run.store
+        running = [(s.started_at, "session", s.name) for s in store.sessions() if s.phase == "running"]
+        running += [(v.started_at, "verification", v.name) for v in store.verifications() if v.phase == "running"]
+        for _, kind, name in sorted(running):
+            settled = self._settle_session(name, None) if kind == "session" else self._settle_verification(name, None)
+            if not settled:
+                self.started_order.append((kind, name))
 
     # -- the loop -----------------------------------------------------------------------------
-    def turn(self) -> Complete | None:
-        for finished in self.executor.poll():
-            if finished.kind == "session":
-                self._settle_session(finished.name, finished)
-            else:
-                self._settle_verification(finished.name, finished)
+    def _settle(self, finished: Finished) -> bool:
+        if finished.kind == "session":
+            return self._settle_session(finished.name, finished)
+        return self._settle_verification(finished.name, finished)
+
+    def _plan(self) -> Complete | None:
+        """One planning pass: ask the core, record and start what it decided."""
         store = self.run.store
         state = store.state((time.time() - self.started) / 3600)
-        # Seeded by how far the run has come, so a resumed run decides as an uninterrupted one.
-        rng = random.Random(f"{self.spec.seed}/{len(state.sessions)}/{len(state.verifications)}")
-        for action in plan(state, self.spec, rng):
+        for action in plan(state, self.spec, turn_rng(self.spec.seed, state)):
             if isinstance(action, Complete):
                 return action
             if isinstance(action, StartVerification):
                 store.start_verification(action.name, action.design, action.rung, action.repeat)
                 self._start_verification(action.name, action.design, action.rung, action.repeat)
+                self.started_order.append(("verification", action.name))
             elif isinstance(action, StartDesignSession):
                 store.start_session(action.name, action.operation, action.parents, action.seed)
                 self._start_session(action.name, action.operation, action.parents, action.seed)
+                self.started_order.append(("session", action.name))
+        return None
+
+    def turn(self) -> Complete | None:
+        """Record finished children in the order they started, planning once after each
+        (genesys.evolution.ordering: the same spec and seed make the same decisions)."""
+        for finished in self.executor.poll():
+            self.finished[(finished.kind, finished.name)] = finished
+        if self.plan_pending:  # the first pass of this runner, before any outcome
+            self.plan_pending = False
+            if (completed := self._plan()) is not None:
+                return completed
+        for key in releasable(self.started_order, self.finished):
+            if not self._settle(self.finished.pop(key)):
+                break  # lost and restarted: it stays the eldest
+            self.started_order.remove(key)
+            if (completed := self._plan()) is not None:
+                return completed
         return None
 
     def loop(self) -> RunResult:
