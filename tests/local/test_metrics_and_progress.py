@@ -51,7 +51,8 @@ def test_progress_view_shows_budgets_best_and_running():
     console = Console(record=True, width=160)
     console.print(progress_view(_snapshot(), ["verification design-0002-cpu-1"]))
     text = console.export_text()
-    assert "best gpt2 (0.450 @ cpu-2)" in text
+    # the best is the top of the ranking with every rung's number, never one raw number from its top rung
+    assert "best #1 gpt2 (cpu-1 0.400, cpu-2 0.450)" in text
     assert "cpu-1" in text and "16" in text
     assert "verification design-0002-cpu-1" in text
     console = Console(record=True, width=200)

@@ -85,7 +85,7 @@ def test_text_tree_hangs_every_design_under_its_first_known_parent():
 
 def test_text_tree_lines_show_operation_phase_fitness_other_parents_and_best():
     by_name = {line.lstrip("│├└─ ").split()[0]: line for line in lines_of(render_tree_text(sample()))[1:]}
-    assert "mutation  Verified  0.512 @ cpu-2" in by_name["d1"] and "\u2605 best" in by_name["d1"]
+    assert "mutation  Verified  cpu-1 0.450, cpu-2 0.512" in by_name["d1"] and "\u2605 best" in by_name["d1"]
     assert "\u2605" not in by_name["d2"]
     assert "x mamba" in by_name["d3"] and "Verifying" in by_name["d3"]
     assert "x ghost (not in this run)" in by_name["d6"] and "x mamba" in by_name["d6"]
@@ -181,7 +181,7 @@ def test_fitness_stderr_and_lead_over_the_seeds_in_the_text_and_the_svg():
     leader = design("d1", rank=1, rungs=[noisy], lead_z=2.34, versus="gpt")
     snapshot = run(design("gpt", "seed", order=0, rank=2, rungs=[scores("cpu-2", 0.47)]), leader)
     (line,) = [t for t in lines_of(render_tree_text(snapshot)) if "d1" in t]
-    assert "0.512 \u00b10.014 @ cpu-2  +2.3\u03c3 vs gpt" in line
+    assert "cpu-2 0.512 \u00b10.014  +2.3\u03c3 vs gpt" in line
     root = parse(render_tree_svg(snapshot))
     leads = {t.text for t in root.iter(f"{SVG}text") if t.get("class") == "lead"}
     assert leads == {"+2.3\u03c3 vs gpt"}

@@ -44,7 +44,7 @@ def summary_line(snapshot: RunSnapshot) -> Text:
         by_phase[d.phase] = by_phase.get(d.phase, 0) + 1
     phases = "  ".join(f"{p} {n}" for p, n in sorted(by_phase.items()))
     board = snapshot.leaderboard()
-    best = f"best {board[0].name} ({board[0].best.fitness:.3f} @ {board[0].best.rung})" if board else "no verified design yet"
+    best = f"best {board[0].standing_text()}" if board else "no verified design yet"
     line = Text(f"{snapshot.evolution}  {snapshot.phase}  {_duration(snapshot.elapsed)}  "
                 f"designs: {phases or 'none'}  {best}")
     if snapshot.completed_reason:

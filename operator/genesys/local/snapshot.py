@@ -56,6 +56,18 @@ class DesignView:
         err = f" \u00b1{self.best.stderr:.{digits}f}" if self.best.stderr is not None else ""
         return f"{self.best.fitness:.{digits}f}{err}"
 
+    def rungs_text(self) -> str:
+        """`cpu-1 0.507 ±0.014, cpu-2 0.433`: fitness per rung, each comparable only within its rung."""
+        return ", ".join(
+            f"{r.rung} {r.fitness:.3f}" + (f" \u00b1{r.stderr:.3f}" if r.stderr is not None else "") for r in self.rungs
+        )
+
+    def standing_text(self) -> str:
+        """`#1 design-0003 (cpu-1 0.507 ±0.014, cpu-2 0.433)`: the rank, never one raw number from
+        the top rung reached (a larger model on another rung is not on the same scale)."""
+        rank = f"#{self.rank} " if self.rank is not None else ""
+        return f"{rank}{self.name} ({self.rungs_text() or 'unverified'})"
+
     def lead_text(self) -> str:
         """`+2.3σ vs mamba2`: the lead over the best other seed at the best rung, or `` without one."""
         return f"{self.lead_z:+.1f}\u03c3 vs {self.versus}" if self.lead_z is not None and self.versus else ""

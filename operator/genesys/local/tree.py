@@ -90,10 +90,11 @@ def best_design(snapshot: RunSnapshot) -> str | None:
 
 
 def summary(d: DesignView) -> str:
-    """`0.512 ±0.014 @ cpu-2` (combined stderr), `failed @ cpu-1`, or `-` before the first verification."""
+    """`cpu-1 0.512 ±0.014, cpu-2 0.433` (fitness per rung, combined stderr), `failed @ cpu-1`, or `-`
+    before the first verification. Every rung's number is shown: one from the top rung alone reads
+    as a score on the same scale as the rest of the board, and it is not."""
     if d.best:
-        err = f" \u00b1{d.best.stderr:.3f}" if d.best.stderr is not None else ""
-        return f"{svg.format_fitness(d.best.fitness)}{err} @ {d.best.rung}"
+        return d.rungs_text()
     return f"failed @ {next(iter(d.failed_rungs))}" if d.failed_rungs else "\u2014"
 
 
