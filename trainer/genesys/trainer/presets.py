@@ -78,18 +78,23 @@ def paper_ladder() -> list[RungConfig]:
     ]
 
 
-def cpu_ladder() -> list[RungConfig]:
-    """Three rungs from ~0.8M to ~5M non-embedding parameters for a 2-core CPU.
+CPU_TOKENS_PER_PARAM = 1.25  # training tokens per non-embedding parameter of the GPT reference
 
-    Each run takes ~244 optimizer steps: at these token budgets more, smaller steps
-    beat fewer large ones by far (gpt2 at cpu-1: held-out loss 5.02 with 4k-token
-    steps vs 5.94 with 16k-token steps, same tokens and wall time).
+
+def cpu_ladder() -> list[RungConfig]:
+    """Three rungs of 0.80M, 2.66M and 6.43M non-embedding parameters for a 2-core CPU.
+
+    Tokens grow with size (1.25 per non-embedding parameter at every rung, as the paper
+    scales tokens with parameters), so a higher rung is a larger model trained at least
+    as well, not a larger one starved of data. The lowest rung takes ~244 optimizer
+    steps: at these budgets more, smaller steps beat fewer large ones by far (gpt2 at
+    cpu-1: held-out loss 5.02 with 4k-token steps vs 5.94 with 16k-token steps).
     """
     common: dict[str, Any] = dict(seq_len=256, micro_batch=8, warmup_fraction=0.05, eval_limit=300)
     return [
         RungConfig(name="cpu-1", d_model=128, n_block=4, tokens=1_000_000, tokens_per_step=4_096, lr=3e-3, **common),
-        RungConfig(name="cpu-2", d_model=192, n_block=6, tokens=2_000_000, tokens_per_step=8_192, lr=2e-3, **common),
-        RungConfig(name="cpu-3", d_model=256, n_block=8, tokens=4_000_000, tokens_per_step=16_384, lr=1.5e-3, **common),
+        RungConfig(name="cpu-2", d_model=192, n_block=6, tokens=3_325_000, tokens_per_step=8_192, lr=2e-3, **common),
+        RungConfig(name="cpu-3", d_model=256, n_block=8, tokens=8_035_000, tokens_per_step=16_384, lr=1.5e-3, **common),
     ]
 
 
