@@ -104,6 +104,26 @@ def test_quick_evolution_completes_and_can_be_inspected(quick_run):
     assert (quick_run / "tree.svg").read_text().startswith("<svg")
 
 
+def _designs(run_dir: Path) -> dict:
+    listed = CliRunner().invoke(app, ["designs", "--run-dir", str(run_dir), "--json"])
+    assert listed.exit_code == 0, listed.output
+    return {d["name"]: (d["operation"], tuple(d["parents"]), d["fitness"]) for d in json.loads(listed.output)}
+
+
+def test_the_same_spec_and_seed_give_the_same_designs_and_fitness(quick_run, tmp_path):
+    """Two runs: same designs from the same parents, and bit-identical fitness at every rung.
+
+    Children finish in a different order and get different thread shares in each run; the
+    outcomes are recorded in start order and the math does not depend on threads.
+    """
+    run_dir = tmp_path / "again"
+    proc = _genesys("run", str(QUICK), "--run-dir", str(run_dir), "--quiet", "--metrics-port", "-1")
+    output, _ = proc.communicate(timeout=1200)
+    assert proc.returncode == 0, output
+    first, second = _designs(quick_run), _designs(run_dir)
+    assert len(first) == 4 and second == first
+
+
 def test_killed_runs_resume_to_the_same_records(quick_run, tmp_path):
     run_dir = tmp_path / "run"
     args = ["run", str(QUICK), "--run-dir", str(run_dir), "--quiet", "--metrics-port", "-1"]
@@ -133,3 +153,4 @@ def test_killed_runs_resume_to_the_same_records(quick_run, tmp_path):
     assert {k: v for k, v in resumed.items() if k != "attempts"} == {
         k: v for k, v in reference.items() if k != "attempts"}
     assert resumed["attempts"] > reference["attempts"]  # lost runs were started again, under their own names
+    assert _designs(run_dir) == _designs(quick_run)  # and trained on from their checkpoints to the same bits
