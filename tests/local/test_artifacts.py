@@ -65,3 +65,18 @@ def test_verification_outcomes(tmp_path):
     assert (ok.status, ok.fitness, ok.scores, ok.baselines, ok.device_seconds) == (
         "succeeded", 0.4, {"a": 0.5, "b": 0.3}, {"a": 0.25}, 12.0)
     assert ok.summary["params"] == 123 and ok.summary["fitness_stderr"] == 0.01
+    assert ok.summary["threads"] == [None]  # a result from before threads were recorded
+
+
+def test_threads_and_wall_time_of_a_verification_reach_its_summary_and_view(tmp_path):
+    from genesys.local.snapshot import RungScores
+
+    store = _store(tmp_path)
+    _result(store, "v", {
+        "status": "succeeded", "fitness": 0.4, "wall_seconds": 95.2, "math": {"threads": 1},
+        "train": {"thread_history": [[0, 1], [120, 2]]}, "evaluation": {"scores": {"a": {"score": 0.5}}},
+    })
+    summary = read_verification(store, "v").summary
+    assert summary["threads"] == [1, 2] and summary["wall_seconds"] == 95.2
+    view = RungScores("cpu-1", 0.4, None, {}, {}, None, 1.0, None, wall_seconds=95.2, threads=(1, 2))
+    assert view.resources_text() == "wall 95 s on 1\u21922 threads"

@@ -109,6 +109,7 @@ def test_training_gives_the_same_bits_on_one_idle_thread_and_two_loaded_ones(des
         loaded = train(load_design(design), rung, tmp_path / "loaded",
                        options=TrainOptions(checkpoint_every=0, threads=2))
     assert (idle.math["threads"], loaded.math["threads"]) == (1, 2)
+    assert idle.thread_history == [(0, 1)] and loaded.thread_history == [(0, 2)]
     assert idle.rank_checksums == loaded.rank_checksums
     assert idle.heldout_loss == loaded.heldout_loss
 

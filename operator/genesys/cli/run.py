@@ -202,7 +202,7 @@ def show(
         err = f" \u00b1 {r.stderr:.4f}" if r.stderr is not None else ""
         err += f" (evaluation \u00b1 {r.fitness_stderr:.4f})" if r.fitness_stderr is not None else ""
         console.print(f"[bold]{r.rung}[/] fitness {r.fitness:.4f}{err}  params {r.params}  held-out loss "
-                      f"{r.heldout_loss}  device-s {r.device_seconds:.0f}\n  {tasks}")
+                      f"{r.heldout_loss}  device-s {r.device_seconds:.0f}  {r.resources_text()}\n  {tasks}")
     if view.rank is not None:
         lead = view.lead_text() or "no other seed verified there"
         console.print(f"rank {view.rank}, {view.quadrant}; lead at {view.best.rung if view.best else '-'}: {lead}")

@@ -126,6 +126,9 @@ def read_verification(store: ArtifactStore, name: str) -> VerificationOutcome:
         "fitness_stderr": result.get("fitness_stderr"),
         "tokens": result.get("tokens"),
         "wall_seconds": result.get("wall_seconds"),
+        # threads of the training process over time: e.g. [1, 2] when a neighbour finished
+        "threads": [t for _, t in (result.get("train") or {}).get("thread_history") or []]
+        or [(result.get("math") or {}).get("threads")],
     }
     return VerificationOutcome("succeeded", fitness=fitness, scores=scores, baselines=baselines,
                                device_seconds=device_seconds, summary=summary)

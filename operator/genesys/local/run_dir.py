@@ -109,7 +109,8 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
             quadrant=standing.quadrant if standing else None,
             rungs=tuple(RungScores(v.rung, v.fitness, v.summary.get("fitness_stderr"), v.scores, v.baselines,
                                    v.summary.get("params"), v.device_seconds, v.summary.get("heldout_loss"),
-                                   combined_stderr(records[v.name], spread[v.rung]) if v.rung in spread else None)
+                                   combined_stderr(records[v.name], spread[v.rung]) if v.rung in spread else None,
+                                   v.summary.get("wall_seconds"), tuple(v.summary.get("threads") or ()))
                         for v in mine if v.phase == "succeeded" and v.fitness is not None),
             failed_rungs={v.rung: v.reason or "failed" for v in mine if v.phase == "failed"},
             created_at=d.created_at,

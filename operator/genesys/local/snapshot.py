@@ -24,6 +24,14 @@ class RungScores:
     heldout_loss: float | None
     # fitness_stderr combined with the rung's training noise (genesys.evolution.training_spread)
     stderr: float | None = None
+    wall_seconds: float | None = None  # the verification end to end (check, train, evaluate)
+    threads: tuple[int, ...] = ()  # its training threads over time, e.g. (1, 2) after a neighbour ended
+
+    def resources_text(self) -> str:
+        """`wall 95 s on 1→2 threads`."""
+        threads = "\u2192".join(str(t) for t in self.threads if t is not None)
+        wall = f"wall {self.wall_seconds:.0f} s" if self.wall_seconds is not None else ""
+        return " on ".join(p for p in (wall, f"{threads} threads" if threads else "") if p)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ class TrainResult:
     completed: bool  # False when stopped early (stop_after or SIGTERM)
     rank_checksums: list[str]  # digest of the parameters on each rank: replicas must agree
     math: dict[str, Any]  # thread pools and reproducibility settings (genesys.gau.determinism)
+    thread_history: list[tuple[int, int]]  # (step, threads) at the start and whenever the runtime re-shared cores
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:
@@ -167,6 +168,7 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
     accum = rung.accumulation(world)
     start, mfu = time.perf_counter() - elapsed, None
     follower = ThreadFollower.from_env()  # the runtime may give this run more cores when others finish
+    thread_history = [(step, math_settings.threads)]
 
     def checkpoint() -> None:
         save_checkpoint(ckpt_root, step, model, optimizer, batches.state_dict(),
@@ -176,6 +178,7 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
         try:
             while step < rung.steps:
                 if (threads := follower.poll()) is not None:
+                    thread_history.append((step, threads))
                     telemetry.log({"event": "threads", "step": step, "threads": threads})
                 t0 = time.perf_counter()
                 for group in optimizer.param_groups:
@@ -217,7 +220,7 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
         steps=step, tokens=step * rung.tokens_per_step, final_loss=sum(window) / max(1, len(window)),
         heldout_loss=held, wall_seconds=wall, device_seconds=wall * world, d_model=d_model, n_block=n_block,
         params=params, reference_params=reference, mfu=mfu, completed=step >= rung.steps,
-        rank_checksums=parameter_checksums(model, world), math=math_settings.to_dict(),
+        rank_checksums=parameter_checksums(model, world), math=math_settings.to_dict(), thread_history=thread_history,
     )
     if rank == 0:
         torch.save({"model": model.state_dict(), "d_model": d_model, "n_block": n_block,
