@@ -96,7 +96,7 @@ def test_unknown_seed_names_the_manifest_with_one_error_prefix(tmp_path):
 def test_run_into_a_log_prints_one_plain_line_per_event(monkeypatch, tmp_path):
     first = RunSnapshot("demo", str(tmp_path), "Running", 0.0, 1.0, ("cpu-1",),
                         (DesignView("gpt2", "Verifying", "seed", (), 0, "", None, None, None),),
-                        (BudgetView("cpu-1", 4, 4, 0, 1, 0.0),), {}, {}, running_verifications=(("gpt2", "cpu-1"),))
+                        (BudgetView("cpu-1", 4, 4, 0, 1, 0.0),), {}, {}, running_verifications=(("gpt2", "cpu-1", 0),))
     done = replace(first, phase="Completed", running_verifications=(), completed_reason="every rung's budget is spent",
                    designs=(replace(first.designs[0], phase="Failed", failed_rungs={"cpu-1": "diverged"}),))
 

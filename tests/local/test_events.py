@@ -19,11 +19,12 @@ def scores(rung: str, fitness: float) -> RungScores:
 
 START = RunSnapshot("demo", "/tmp/run", "Running", 0.0, 1.0, ("cpu-1", "cpu-2"), (design("gpt2", "seed"),),
                     (BudgetView("cpu-1", 4, 4, 0, 1, 0.0), BudgetView("cpu-2", 2, 0, 0, 0, 0.0)), {}, {},
-                    running_sessions=("design-0001",), running_verifications=(("gpt2", "cpu-1"),))
+                    running_sessions=("design-0001",), running_verifications=(("gpt2", "cpu-1", 0), ("gpt2", "cpu-1", 1)))
 
 
 def test_the_first_snapshot_reports_what_is_running_but_not_the_past():
-    assert run_events(None, START) == ["design session design-0001 started", "verification gpt2 @ cpu-1 started"]
+    assert run_events(None, START) == ["design session design-0001 started", "verification gpt2 @ cpu-1 started",
+                                       "verification gpt2 @ cpu-1 (noise repeat 1, training seed +1) started"]
     resumed = replace(START, designs=(*START.designs, design("design-0000", failed_rungs={"cpu-1": "nan"})),
                       history=((1.0, "gpt2", "cpu-1", 0.4),), running_sessions=(), running_verifications=())
     assert run_events(None, resumed) == []
@@ -37,7 +38,7 @@ def test_finishes_releases_starts_and_completion_each_give_one_line_in_that_orde
                  design("design-0002", phase="Failed", failed_rungs={"session": "20 candidates failed the checker"})),
         budgets=(BudgetView("cpu-1", 4, 4, 1, 1, 9.0), BudgetView("cpu-2", 2, 1, 0, 0, 0.0)),
         history=((2.0, "gpt2", "cpu-1", 0.4123),),
-        running_sessions=("design-0003",), running_verifications=(("design-0001", "cpu-1"),),
+        running_sessions=("design-0003",), running_verifications=(("design-0001", "cpu-1", 0),),
     )
     assert run_events(START, after) == [
         "design session design-0001 succeeded: Gated attention",

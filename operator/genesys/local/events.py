@@ -28,6 +28,10 @@ def _baseline(first: RunSnapshot) -> RunSnapshot:
     return dataclasses.replace(first, running_sessions=(), running_verifications=(), completed_reason=None)
 
 
+def _repeat(repeat: int) -> str:
+    return f" (noise repeat {repeat}, training seed +{repeat})" if repeat else ""
+
+
 def run_events(before: RunSnapshot | None, after: RunSnapshot) -> list[str]:
     """Lines for what finished, was released, started and completed from `before` to `after`.
 
@@ -59,8 +63,8 @@ def run_events(before: RunSnapshot | None, after: RunSnapshot) -> list[str]:
             lines.append(f"budget {b.rung}: {b.released} of {b.total} runs released (was {released[b.rung]})")
     lines += [f"design session {name} started" for name in after.running_sessions
               if name not in before.running_sessions]
-    lines += [f"verification {design} @ {rung} started" for design, rung in after.running_verifications
-              if (design, rung) not in before.running_verifications]
+    lines += [f"verification {design} @ {rung}{_repeat(repeat)} started"
+              for design, rung, repeat in after.running_verifications if (design, rung, repeat) not in before.running_verifications]
     if after.completed_reason and not before.completed_reason:
         lines.append(f"run completed: {after.completed_reason}")
     return lines

@@ -152,5 +152,5 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
         completed_reason=store.get_meta("completed_reason"),
         finished_at=finished_at,
         running_sessions=tuple(s.name for s in sessions if s.phase == "running"),
-        running_verifications=tuple((v.design, v.rung) for v in rows if v.phase == "running"),
+        running_verifications=tuple((v.design, v.rung, v.repeat) for v in rows if v.phase == "running"),
     )

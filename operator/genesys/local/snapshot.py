@@ -117,7 +117,7 @@ class RunSnapshot:
     finished_at: float | None = None  # unix time the run completed; None while it has not
     # what is in progress, from the store: design sessions (by design name) and verifications (design, rung)
     running_sessions: tuple[str, ...] = ()
-    running_verifications: tuple[tuple[str, str], ...] = ()
+    running_verifications: tuple[tuple[str, str, int], ...] = ()  # (design, rung, repeat)
 
     @property
     def elapsed(self) -> float:
