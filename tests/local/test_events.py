@@ -37,13 +37,14 @@ def test_finishes_releases_starts_and_completion_each_give_one_line_in_that_orde
         designs=(gpt2, design("design-0001", title="Gated attention"),
                  design("design-0002", phase="Failed", failed_rungs={"session": "20 candidates failed the checker"})),
         budgets=(BudgetView("cpu-1", 4, 4, 1, 1, 9.0), BudgetView("cpu-2", 2, 1, 0, 0, 0.0)),
-        history=((2.0, "gpt2", "cpu-1", 0.4123),),
+        history=((2.0, "gpt2", "cpu-1", 0.4123),), repeats_done=(("gpt2", "cpu-1", 1, 0.3987),),
         running_sessions=("design-0003",), running_verifications=(("design-0001", "cpu-1", 0),),
     )
     assert run_events(START, after) == [
         "design session design-0001 succeeded: Gated attention",
         "design session design-0002 failed: 20 candidates failed the checker",
         "verification gpt2 @ cpu-1 succeeded: fitness 0.412",
+        "verification gpt2 @ cpu-1 (noise repeat 1, training seed +1) succeeded: fitness 0.399",
         "budget cpu-2: 1 of 2 runs released (was 0)",
         "design session design-0003 started",
         "verification design-0001 @ cpu-1 started",

@@ -52,6 +52,9 @@ def run_events(before: RunSnapshot | None, after: RunSnapshot) -> list[str]:
         if entry not in scored:
             _, design, rung, fitness = entry
             lines.append(f"verification {design} @ {rung} succeeded: fitness {fitness:.3f}")
+    lines += [f"verification {design} @ {rung}{_repeat(repeat)} succeeded: fitness {fitness:.3f}"
+              for design, rung, repeat, fitness in after.repeats_done if (design, rung, repeat, fitness) not in
+              before.repeats_done]
     for d in after.designs:
         failed_before = known[d.name].failed_rungs if d.name in known else {}
         for rung, reason in d.failed_rungs.items():

@@ -153,4 +153,6 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
         finished_at=finished_at,
         running_sessions=tuple(s.name for s in sessions if s.phase == "running"),
         running_verifications=tuple((v.design, v.rung, v.repeat) for v in rows if v.phase == "running"),
+        repeats_done=tuple((v.design, v.rung, v.repeat, v.fitness) for v in rows
+                           if v.repeat and v.phase == "succeeded" and v.fitness is not None),
     )
