@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from genesys.api import Design, load_manifest
+from genesys.gau import determinism  # noqa: F401  (sets MKL's reproducible mode before any matmul)
 from genesys.gau.base import GAUBase, UnitContractError, UnitDecl
 from genesys.gau.compiler import UnitCompileError, compile_design, compile_unit
 from genesys.gau.composition import GAULanguageModel, build_block, build_lm

@@ -34,6 +34,12 @@ import torch
 
 from genesys.api.threads import MKL_CBWR, THREADS_ENV, THREADS_FILE_ENV, available_cores
 
+# MKL reads MKL_CBWR once, at its first call: set here, on import (genesys.gau imports this
+# module), it holds even when a process multiplies matrices before it calls pin_math (a
+# notebook, a test session). An explicit user setting wins.
+if torch.backends.mkl.is_available():
+    os.environ.setdefault("MKL_CBWR", MKL_CBWR)
+
 
 @dataclass(frozen=True)
 class MathSettings:
@@ -80,10 +86,7 @@ def pin_math(threads: int | None = None) -> MathSettings:
         threads = available_cores()
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
-    cbwr = None
-    if torch.backends.mkl.is_available():
-        os.environ.setdefault("MKL_CBWR", MKL_CBWR)  # an explicit user setting wins
-        cbwr = os.environ["MKL_CBWR"]
+    cbwr = os.environ.get("MKL_CBWR") if torch.backends.mkl.is_available() else None
     os.environ.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "MKL_DYNAMIC": "FALSE"})
     torch.set_num_threads(threads)
     try:
