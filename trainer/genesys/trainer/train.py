@@ -28,6 +28,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from genesys.api import Design
+from genesys.api.threads import THREADS_ENV, available_cores
 from genesys.gau import build_lm, design_parameters, fit_to_params, load_design
 from genesys.gau.determinism import ThreadFollower, pin_math
 from genesys.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -69,9 +70,26 @@ class TrainResult:
     reference_params: dict[str, int]
     mfu: float | None
     completed: bool  # False when stopped early (stop_after or SIGTERM)
+    world_size: int  # training processes (torchrun ranks)
     rank_checksums: list[str]  # digest of the parameters on each rank: replicas must agree
+    # What each rank trained on since this process started (a resumed run: since its checkpoint):
+    rank_tokens: list[int]  # target tokens; they add up to the world's tokens
+    rank_batches: list[str]  # digest of the token ids: ranks read disjoint shards, so they differ
     math: dict[str, Any]  # thread pools and reproducibility settings (genesys.gau.determinism)
     thread_history: list[tuple[int, int]]  # (step, threads) at the start and whenever the runtime re-shared cores
+
+
+def process_threads(threads: int | None) -> int | None:
+    """The threads to pin: `threads` or GENESYS_THREADS when given, else this process's share of the cores.
+
+    torchrun starts LOCAL_WORLD_SIZE processes on one machine; each taking every core
+    would oversubscribe them. (The local runtime sets GENESYS_THREADS to each process's
+    share already.) None: let pin_math take every core.
+    """
+    if threads is not None or os.environ.get(THREADS_ENV, "").strip():
+        return threads
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, available_cores() // local) if local > 1 else None
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:
@@ -128,7 +146,7 @@ def heldout_loss(model: torch.nn.Module, tokenizer: TextTokenizer, data: DataCon
 
 def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | None = None,
           options: TrainOptions = TrainOptions()) -> TrainResult:
-    math_settings = pin_math(options.threads)
+    math_settings = pin_math(process_threads(options.threads))
     rank, world, device = setup_distributed()
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(rung.vocab)
@@ -169,6 +187,7 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
     start, mfu = time.perf_counter() - elapsed, None
     follower = ThreadFollower.from_env()  # the runtime may give this run more cores when others finish
     thread_history = [(step, math_settings.threads)]
+    rank_tokens, rank_batches = 0, hashlib.sha256()
 
     def checkpoint() -> None:
         save_checkpoint(ckpt_root, step, model, optimizer, batches.state_dict(),
@@ -187,10 +206,14 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
                 for micro in range(accum):
                     sync = micro == accum - 1 or not isinstance(wrapped, torch.nn.parallel.DistributedDataParallel)
                     ctx = wrapped.no_sync() if not sync else contextlib.nullcontext()
+                    ids = next(batches)
+                    rank_tokens += ids[:, 1:].numel()
+                    rank_batches.update(ids.numpy().tobytes())
                     with ctx:
-                        loss = _loss(wrapped, next(batches), device) / accum
+                        loss = _loss(wrapped, ids, device) / accum
                         loss.backward()
                     total += loss.item()
+                total, stop_now = _agree_step(total, stop["signal"], world, device)
                 if not math.isfinite(total):
                     raise DivergedError(f"loss became {total} at step {step}")
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), rung.grad_clip).item()
@@ -205,7 +228,7 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
                                    "grad_norm": grad_norm, "tokens": step * rung.tokens_per_step,
                                    "tokens_per_second": rung.tokens_per_step / dt, "mfu": mfu})
                 bar.update(step, f"loss {total:.3f}")
-                stop_now = _agree(stop["signal"], world, device) or (options.stop_after is not None and step >= options.stop_after)
+                stop_now = stop_now or (options.stop_after is not None and step >= options.stop_after)
                 if stop_now or (options.checkpoint_every and step % options.checkpoint_every == 0) or step == rung.steps:
                     checkpoint()
                 if stop_now:
@@ -216,11 +239,13 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
 
     wall = time.perf_counter() - start
     held = heldout_loss(model, tokenizer, data, rung.seq_len, options.heldout_batches, device)
+    per_rank = gather(world, (parameter_checksum(model), rank_tokens, rank_batches.hexdigest()))
     result = TrainResult(
         steps=step, tokens=step * rung.tokens_per_step, final_loss=sum(window) / max(1, len(window)),
         heldout_loss=held, wall_seconds=wall, device_seconds=wall * world, d_model=d_model, n_block=n_block,
-        params=params, reference_params=reference, mfu=mfu, completed=step >= rung.steps,
-        rank_checksums=parameter_checksums(model, world), math=math_settings.to_dict(), thread_history=thread_history,
+        params=params, reference_params=reference, mfu=mfu, completed=step >= rung.steps, world_size=world,
+        rank_checksums=[r[0] for r in per_rank], rank_tokens=[r[1] for r in per_rank],
+        rank_batches=[r[2] for r in per_rank], math=math_settings.to_dict(), thread_history=thread_history,
     )
     if rank == 0:
         torch.save({"model": model.state_dict(), "d_model": d_model, "n_block": n_block,
@@ -229,25 +254,36 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
     return result
 
 
-def _agree(flag: bool, world: int, device: torch.device) -> bool:
-    """Whether any rank wants to stop (SIGTERM reaches ranks at different moments)."""
+def _agree_step(loss: float, stop: bool, world: int, device: torch.device) -> tuple[float, bool]:
+    """The world's mean loss of a step and whether any rank wants to stop, the same on every rank.
+
+    Each rank's loss is its own batches'; were divergence judged on it, one rank could
+    raise while the others wait for it in the next step's all-reduce. A NaN anywhere
+    makes the sum NaN, so every rank raises at the same step. SIGTERM reaches ranks at
+    different moments, so stopping is agreed too.
+    """
     if world == 1:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+        return loss, stop
+    t = torch.tensor([loss, 1.0 if stop else 0.0], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t[0].item() / world, t[1].item() > 0
 
 
-def parameter_checksums(model: torch.nn.Module, world: int) -> list[str]:
-    """sha256 of this rank's parameters, gathered from every rank."""
+def gather(world: int, value: Any) -> list[Any]:
+    """`value` of every rank, in rank order (collective)."""
+    if world == 1:
+        return [value]
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def parameter_checksum(model: torch.nn.Module) -> str:
+    """sha256 of this rank's parameters."""
     digest = hashlib.sha256()
     for p in model.parameters():
         digest.update(p.detach().cpu().contiguous().numpy().tobytes())
-    if world == 1:
-        return [digest.hexdigest()]
-    gathered: list[Any] = [None] * world
-    dist.all_gather_object(gathered, digest.hexdigest())
-    return gathered
+    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> None:
