@@ -7,16 +7,26 @@
 `result.json` is always written (atomically), also on failure, with `status`
 (`succeeded` | `failed` | `interrupted`) and a machine-readable `reason`
 (`invalid_design`, `check_failed`, `diverged`, `oom`, `error`, `preempted`).
+
+Under torchrun every rank trains (DDP) and rank 0 alone checks, evaluates and writes
+`result.json`; every rank ends with the same status and exit code. Failures that one
+rank finds before training (the check, a design that does not load) and divergence and
+preemption during training are agreed between the ranks. An unexpected error on one rank
+ends that rank at once; its peers then fail in their next collective and torchrun stops
+them, so the run fails as a whole and rank 0 writes what it saw.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 import time
 import traceback
 from dataclasses import asdict, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +38,13 @@ from genesys.gau import SeedNotFoundError, UnitCompileError, load_design
 from genesys.gau.determinism import pin_math
 from genesys.trainer.data import DataConfig, heldout_documents
 from genesys.trainer.presets import PresetError, RungConfig, get_rung, parse_overrides, with_overrides
-from genesys.trainer.train import DivergedError, TrainOptions, setup_distributed, train
+from genesys.trainer.train import DivergedError, TrainOptions, gather, process_threads, setup_distributed, train
 
 RESULT = "result.json"
+# How long the other ranks wait for rank 0's evaluation. The default process group's
+# timeout (10 minutes with NCCL, 30 with gloo) could end them mid-evaluation, and torchrun
+# would then stop rank 0 too; a rank 0 that hangs is the runtime's to kill.
+RESULT_WAIT = timedelta(days=1)
 
 
 def write_result(out_dir: Path, result: dict[str, Any]) -> Path:
@@ -42,18 +56,40 @@ def write_result(out_dir: Path, result: dict[str, Any]) -> Path:
     return out_dir / RESULT
 
 
-def _check(design: Design) -> dict[str, Any]:
+def _checked(design: Design, result: dict[str, Any]) -> dict[str, Any] | None:
+    """Run the symbolic checker: None when the design passed (noted in `result`), else the failure."""
     from genesys.gau.checker import check_design
 
-    return check_design(design).to_dict()
+    try:
+        report = check_design(design).to_dict()
+    except Exception as err:  # the other ranks wait for the verdict: a crash must still give one
+        return {"reason": "error", "message": f"the checker failed: {type(err).__name__}: {err}",
+                "traceback": traceback.format_exc()[-4000:]}
+    if not report["passed"]:
+        failed = [c["name"] for c in report.get("checks", []) if c["status"] == "fail"]
+        return {"reason": "check_failed", "message": f"the design failed the checks: {', '.join(failed)}",
+                "check": report}
+    result["check"] = {"passed": True, "checks": [{k: c[k] for k in ("name", "status")} for c in report.get("checks", [])]}
+    return None
 
 
-def _agree_passed(passed: bool, world: int) -> bool:
-    if world == 1:
-        return passed
-    flag = torch.tensor([1.0 if passed else 0.0])
-    dist.broadcast(flag, src=0)
-    return bool(flag.item())
+def _first_failure(failure: dict[str, Any] | None, world: int) -> dict[str, Any] | None:
+    """The failure of the lowest failing rank, on every rank (None: every rank goes on)."""
+    return next((f for f in gather(world, failure) if f is not None), None)
+
+
+def _result_group(world: int) -> dist.ProcessGroup | None:
+    """A gloo group with a deadline long enough to wait out an evaluation (collective: every rank creates it)."""
+    return dist.new_group(backend="gloo", timeout=RESULT_WAIT) if world > 1 else None
+
+
+def _rank0_result(result: dict[str, Any] | None, group: dist.ProcessGroup | None) -> dict[str, Any]:
+    """Rank 0's final result, on every rank (collective): the others wait here while rank 0 evaluates."""
+    box = [result]
+    if group is not None:
+        dist.broadcast_object_list(box, src=0, group=group)
+    assert box[0] is not None
+    return box[0]
 
 
 def evaluate_trained(out_dir: Path, design: Design, rung: RungConfig, data: DataConfig, tasks: str,
@@ -73,9 +109,10 @@ def evaluate_trained(out_dir: Path, design: Design, rung: RungConfig, data: Data
 
 def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str = "local",
            data: DataConfig | None = None, options: TrainOptions = TrainOptions(), check: bool = True) -> dict[str, Any]:
-    """Run one verification and return (and write, on rank 0) its result."""
-    math_settings = pin_math(options.threads)
+    """Run one verification and return its result (the same status on every rank); rank 0 writes it."""
+    math_settings = pin_math(process_threads(options.threads))
     rank, world, _ = setup_distributed()
+    result_group = _result_group(world)
     started = time.time()
     data = data or DataConfig()
     result: dict[str, Any] = {"design": str(design_ref) if isinstance(design_ref, str) else design_ref.name,
@@ -87,19 +124,25 @@ def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str
         result.update(status=status, reason=reason, message=message, wall_seconds=time.time() - started, **fields)
         if rank == 0:
             write_result(out_dir, result)
+        else:  # only rank 0 writes result.json: this rank's log keeps why it stopped
+            print(f"rank {rank}: {status} ({reason}): {message}\n{fields.get('traceback', '')}".rstrip(),
+                  file=sys.stderr)
         return result
 
+    failure: dict[str, Any] | None = None
     try:
         design = load_design(design_ref) if isinstance(design_ref, str) else design_ref
     except (ManifestError, SeedNotFoundError) as err:
-        return finish("failed", "invalid_design", str(err))
-    result["design"] = design.name
-    if check:
-        report = _check(design) if rank == 0 else {"passed": True}
-        if not _agree_passed(report["passed"], world):
-            failed = [c["name"] for c in report.get("checks", []) if c["status"] == "fail"]
-            return finish("failed", "check_failed", f"the design failed the checks: {', '.join(failed)}", check=report)
-        result["check"] = {"passed": True, "checks": [{k: c[k] for k in ("name", "status")} for c in report.get("checks", [])]}
+        failure = {"reason": "invalid_design", "message": str(err)}
+    else:
+        result["design"] = design.name
+        if check and rank == 0:
+            failure = _checked(design, result)
+    if (failure := _first_failure(failure, world)) is not None:
+        return finish("failed", **failure)
+    # Divergence and preemption are agreed inside train(), so every rank leaves it with the
+    # same outcome. Any other error is this rank's alone: it returns without another
+    # collective, which its peers could not match.
     try:
         trained = train(design, rung, out_dir, data, options)
     except DivergedError as err:
@@ -110,21 +153,31 @@ def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str
         return finish("failed", "invalid_design", str(err))
     except Exception as err:  # a verification must always leave a result behind
         return finish("failed", "error", f"{type(err).__name__}: {err}", traceback=traceback.format_exc()[-4000:])
-    train_fields = {k: v for k, v in asdict(trained).items() if k != "rank_checksums"}
+    # per-rank evidence (parameter checksums, tokens, batch digests) stays in train.json
+    train_fields = {k: v for k, v in asdict(trained).items() if not k.startswith("rank_")}
     if not trained.completed:
         return finish("interrupted", "preempted", "stopped before the rung's token budget; rerun to resume",
                       train=train_fields)
     if rank != 0:
-        return result
+        try:
+            return _rank0_result(None, result_group)
+        except RuntimeError as err:
+            return finish("failed", "error", f"rank 0 ended before it shared the result ({err}); see its log")
+    if world > 1:  # the other ranks wait idle: rank 0 evaluates on their threads too (results do not depend on threads)
+        torch.set_num_threads(torch.get_num_threads() * int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     try:
         scores = evaluate_trained(out_dir, design, rung, data, tasks, trained.d_model, trained.n_block, options.seed)
     except Exception as err:
-        return finish("failed", "error", f"evaluation failed: {type(err).__name__}: {err}", train=train_fields,
-                      traceback=traceback.format_exc()[-4000:])
-    return finish("succeeded", train=train_fields, evaluation=scores, fitness=scores.get("fitness"),
-                  fitness_stderr=scores.get("fitness_stderr"), params=trained.params, tokens=trained.tokens,
-                  steps=trained.steps, final_loss=trained.final_loss, heldout_loss=trained.heldout_loss,
-                  device_seconds=trained.device_seconds)
+        outcome = finish("failed", "error", f"evaluation failed: {type(err).__name__}: {err}", train=train_fields,
+                         traceback=traceback.format_exc()[-4000:])
+    else:
+        outcome = finish("succeeded", train=train_fields, evaluation=scores, fitness=scores.get("fitness"),
+                         fitness_stderr=scores.get("fitness_stderr"), params=trained.params, tokens=trained.tokens,
+                         steps=trained.steps, final_loss=trained.final_loss, heldout_loss=trained.heldout_loss,
+                         device_seconds=trained.device_seconds)
+    with contextlib.suppress(RuntimeError):  # result.json is written: a rank that is gone does not change it
+        _rank0_result(outcome, result_group)
+    return outcome
 
 
 def job_arguments(job_file: Path) -> tuple[str, RungConfig, str, DataConfig, int, bool]:
