@@ -71,7 +71,7 @@ def rungs(
     import dataclasses
     import json
 
-    from genesys.trainer.presets import PresetError, get_rung, parse_overrides, rungs, with_overrides
+    from genesys.api.rungs import PresetError, get_rung, parse_overrides, rungs, with_overrides
 
     try:
         changes = parse_overrides(overrides)
@@ -96,7 +96,10 @@ def export(
     out_dir: Path = typer.Argument(..., help="Directory to write <seed>.yaml manifests into."),
     seeds: list[str] = typer.Option([], "--seed", help="Only these seeds (default: all)."),
 ) -> None:
-    """Write seed designs as Design manifests (this is how examples/designs/ is made)."""
+    """Write seed designs as Design manifests, built from the unit library.
+
+    This is how examples/designs/ and the seeds genesys.api ships (crds/genesys/api/seeds/) are made.
+    """
     from genesys.api import dump_manifest
     from genesys.gau import seed_design, seed_names
 

@@ -1,8 +1,9 @@
 """Seed designs: human architectures (GPT, Mamba2, RetNet, RWKV, TTT) that start a population.
 
-A seed is a small YAML file in `seeds/` naming its root unit and describing it; its
-tree is the root's declared children, recursively, taken from the unit library.
-`examples/designs/*.yaml` are these manifests written out (`genesys library export`).
+A seed is a small YAML file in `seed_proposals/` naming its root unit and describing it;
+its tree is the root's declared children, recursively, taken from the unit library.
+Written out, these are the manifests genesys.api ships (genesys.api.seed_library, for
+runtimes without torch) and `examples/designs/`: `genesys library export DIR` makes both.
 """
 
 from __future__ import annotations
@@ -13,26 +14,21 @@ from importlib import resources
 import yaml
 
 from genesys.api import Design, DesignSpec, DesignTree, ObjectMeta, Proposal, UnitSpec
-from genesys.api.naming import suggest
+from genesys.api.seed_library import SeedNotFoundError
 from genesys.gau.library import get_unit
 
 
-class SeedNotFoundError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
 @cache
-def _seed_files() -> dict[str, dict]:
+def _proposals() -> dict[str, dict]:
     seeds = {}
-    for entry in resources.files("genesys.gau").joinpath("seeds").iterdir():
+    for entry in resources.files("genesys.gau").joinpath("seed_proposals").iterdir():
         if entry.name.endswith(".yaml"):
             seeds[entry.name.removesuffix(".yaml")] = yaml.safe_load(entry.read_text(encoding="utf-8"))
     return dict(sorted(seeds.items()))
 
 
 def seed_names() -> list[str]:
-    return list(_seed_files())
+    return list(_proposals())
 
 
 def tree_from_library(root: str) -> DesignTree:
@@ -50,9 +46,9 @@ def tree_from_library(root: str) -> DesignTree:
 
 
 def seed_design(name: str) -> Design:
-    files = _seed_files()
+    files = _proposals()
     if name not in files:
-        raise SeedNotFoundError(f"no seed design named {name!r}; {suggest(name, files)}")
+        raise SeedNotFoundError(name, files)
     entry = files[name]
     return Design(
         metadata=ObjectMeta(name=name, labels={"genesys.dev/seed": "true"}),
