@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +68,31 @@ def test_bad_seed_references_say_what_to_give_instead(tmp_path, seeds, match):
     with pytest.raises(SeedError, match=match):
         resolve_seeds(_evolution(seeds), tmp_path)
 
+
+NO_TORCH_RUN = """
+import sys
+from pathlib import Path
+
+try:
+    import torch
+except ImportError:
+    pass
+else:
+    raise SystemExit("the blocker did not block torch")
+from genesys.local.runner import check_rungs, load_evolution, resolve_seeds
+
+evolution, _ = load_evolution(Path(sys.argv[1]))
+print(" ".join(d.name for d in resolve_seeds(evolution, Path(sys.argv[1]).parent)))
+check_rungs(evolution)
+"""
+
+
+def test_an_evolution_is_loaded_and_its_seeds_and_ladder_resolved_without_torch(tmp_path):
+    """An install without the trainer extra: `import torch` fails here and in any process started from here."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text('raise ImportError("no torch in this install")\n')
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-c", NO_TORCH_RUN, str(ROOT / "examples" / "evolution-local.yaml")],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["gpt2", "mamba2", "retnet", "rwkv6", "ttt"]

@@ -62,33 +62,15 @@ def load_evolution(path: Path) -> tuple[Evolution, str]:
     return loads_manifest(text, Evolution, str(path)), text
 
 
-def _cli(python: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run([python, "-m", "genesys.cli", *args], capture_output=True, text=True, env=env)
+def resolve_seeds(evolution: Evolution, base: Path) -> list[Design]:
+    """Seed designs: library names (the manifests genesys.api ships) or Design files relative to `base`."""
+    from genesys.api.seed_library import SeedError
+    from genesys.api.seed_library import resolve_seeds as resolve
 
-
-def resolve_seeds(evolution: Evolution, base: Path, python: str = sys.executable) -> list[Design]:
-    """Seed designs: library names (exported by the library's own command) or manifest paths."""
-    names = [s for s in evolution.spec.seeds if not s.endswith((".yaml", ".yml"))]
-    seeds: dict[str, Design] = {}
-    if names:
-        with tempfile.TemporaryDirectory() as tmp:
-            done = _cli(python, "library", "export", tmp, *[a for n in names for a in ("--seed", n)])
-            if done.returncode != 0:
-                raise RunDirError(f"spec.seeds: {done.stderr.strip() or done.stdout.strip()}")
-            for name in names:
-                seeds[name] = load_manifest(Path(tmp) / f"{name}.yaml", Design)
-    for ref in evolution.spec.seeds:
-        if ref.endswith((".yaml", ".yml")):
-            path = Path(ref) if Path(ref).is_absolute() else base / ref
-            if not path.exists():
-                raise RunDirError(f"spec.seeds: {path} does not exist; give a library seed name or a Design file")
-            seeds[ref] = load_manifest(path, Design)
-    designs = [seeds[ref] for ref in evolution.spec.seeds]
-    names_seen = [d.name for d in designs]
-    if len(set(names_seen)) != len(names_seen):
-        raise RunDirError(f"spec.seeds: two seeds share a design name ({names_seen}); rename one")
-    return designs
+    try:
+        return resolve(evolution, base)
+    except SeedError as err:
+        raise RunDirError(str(err)) from None
 
 
 def rung_overrides(evolution: Evolution, rung: str) -> dict:
@@ -96,13 +78,14 @@ def rung_overrides(evolution: Evolution, rung: str) -> dict:
     return {**ladder.overrides, **ladder.rung(rung).overrides}
 
 
-def check_rungs(evolution: Evolution, python: str = sys.executable) -> None:
-    """Every rung exists and every override names a real rung field (asked of the trainer's presets)."""
-    for rung in evolution.spec.ladder.rung_names():
-        sets = [a for k, v in rung_overrides(evolution, rung).items() for a in ("--set", f"{k}={v}")]
-        done = _cli(python, "library", "rungs", rung, "--json", *sets)
-        if done.returncode != 0:
-            raise RunDirError(f"spec.ladder ({rung}): {done.stderr.strip() or done.stdout.strip()}")
+def check_rungs(evolution: Evolution) -> None:
+    """Every rung exists and every override names a rung field of the right type (as the trainer reads them)."""
+    from genesys.api.rungs import PresetError, ladder_rungs
+
+    try:
+        ladder_rungs(evolution.spec.ladder)
+    except PresetError as err:
+        raise RunDirError(str(err)) from None
 
 
 def prepare_run(evolution_file: Path, run_dir: Path | None) -> OpenRun:
