@@ -12,9 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from genesys.api.common import API_VERSION, Condition, ObjectMeta, Strict
+from genesys.api.vocabulary import DesignPhase, Operation
 
-Operation = Literal["seed", "mutation", "crossover", "scratch"]
-DesignPhase = Literal["Proposed", "Designing", "Implemented", "Failed", "Verifying", "Verified"]
 
 
 def _check_unit_name(name: str) -> str:

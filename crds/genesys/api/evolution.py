@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from genesys.api.common import API_VERSION, Condition, ObjectMeta, Strict
+from genesys.api.vocabulary import EvolutionPhase
 
 # Rung names of each ladder preset, lowest first. The trainer's presets
 # (genesys.trainer.presets) define what each rung means; a test keeps the two in step.
@@ -20,8 +21,6 @@ LADDER_PRESETS: dict[str, tuple[str, ...]] = {
     "paper": ("paper-14m", "paper-31m", "paper-70m", "paper-125m", "paper-350m"),
 }
 
-EvolutionPhase = Literal["Pending", "Running", "Completed", "Failed"]
-OperationName = Literal["mutation", "crossover", "scratch"]
 
 
 class RungBudget(Strict):

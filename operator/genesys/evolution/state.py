@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
-SessionPhase = Literal["running", "succeeded", "failed"]
-VerificationPhase = Literal["running", "succeeded", "failed"]
-Operation = Literal["seed", "mutation", "crossover", "scratch"]
+from genesys.api.vocabulary import NewOperation, Operation, RecordPhase
 
 
 @dataclass(frozen=True)
@@ -33,7 +30,7 @@ class SessionRecord:
     name: str  # the name its design gets when it succeeds
     operation: Operation
     parents: tuple[str, ...]
-    phase: SessionPhase
+    phase: RecordPhase
 
 
 @dataclass(frozen=True)
@@ -43,7 +40,7 @@ class VerificationRecord:
     name: str
     design: str
     rung: str
-    phase: VerificationPhase
+    phase: RecordPhase
     # per-task normalised scores (genesys.evaluation: higher is better) and their random baselines
     scores: Mapping[str, float] = field(default_factory=dict)
     baselines: Mapping[str, float] = field(default_factory=dict)
@@ -82,7 +79,7 @@ class StartDesignSession:
     """Run a design session producing design `name` from `parents` by `operation`."""
 
     name: str
-    operation: Literal["mutation", "crossover", "scratch"]
+    operation: NewOperation
     parents: tuple[str, ...]
     seed: int  # the session's own random seed (derived from the plan's rng)
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+from genesys.api.vocabulary import RECORD_PHASES
 from genesys.local.snapshot import RunSnapshot
 
+# The phases a local run's designs reach (no Proposed/Designing: a session's design appears when it ends).
 DESIGN_PHASES = ("Implemented", "Verifying", "Verified", "Failed")
-VERIFICATION_PHASES = ("running", "succeeded", "failed")
 
 
 class RunMetrics:
@@ -49,7 +50,7 @@ class RunMetrics:
             self.budget_running.labels(evo, b.rung).set(b.running)
         for phase in DESIGN_PHASES:
             self.designs.labels(evo, phase).set(sum(d.phase == phase for d in snapshot.designs))
-        for phase in VERIFICATION_PHASES:
+        for phase in RECORD_PHASES:
             self.verifications.labels(evo, phase).set(snapshot.verifications.get(phase, 0))
             self.sessions.labels(evo, phase).set(snapshot.sessions.get(phase, 0))
         self.device_seconds.labels(evo).set(sum(b.device_seconds for b in snapshot.budgets))

@@ -23,13 +23,13 @@ from genesys.agents.gp.grammar import (
 from genesys.agents.gp.proposal import Change, compact, describe
 from genesys.agents.gp.source import init_defaults, same_value
 from genesys.api import Design, DesignSpec, DesignTree, ObjectMeta
+from genesys.api.vocabulary import check_parent_count
 from genesys.gau.library import library
 
 # How often each kind of mutation is tried, when the tree allows it.
 MUTATION_WEIGHTS = {"replace": 0.4, "hyperparameter": 0.35, "insert": 0.15, "remove": 0.1}
 SCRATCH_WRAPPER_PROBABILITY = 0.2  # a scratch token mixer is wrapped (conv, gate) this often
 SCRATCH_ARG_PROBABILITY = 0.5  # each hyper-parameter of a scratch unit is drawn (else left at its default)
-PARENT_COUNTS = {"mutation": (1, 1), "crossover": (2, None), "scratch": (0, 0)}
 
 
 class NoCandidateError(ValueError):
@@ -278,14 +278,3 @@ def generate(operation: str, parents: Sequence[Design], name: str, rng: random.R
     if operation == "crossover":
         return crossover(parents, name, rng, evolution)
     return scratch(name, rng, evolution)
-
-
-def check_parent_count(operation: str, count: int) -> None:
-    """Raise ValueError with the fix when `operation` is unknown or takes another number of parents."""
-    if operation not in PARENT_COUNTS:
-        raise ValueError(f"unknown operation {operation!r}; use one of {', '.join(PARENT_COUNTS)}")
-    low, high = PARENT_COUNTS[operation]
-    if count < low or (high is not None and count > high):
-        want = f"exactly {low}" if low == high else f"at least {low}"
-        raise ValueError(f"{operation} takes {want} parent(s), got {count}: "
-                         f"{'pass --parents' if low else 'drop --parents'} accordingly")

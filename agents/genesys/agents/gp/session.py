@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from genesys.agents.gp.fingerprint import fingerprint
-from genesys.agents.gp.operators import NoCandidateError, check_parent_count, generate
+from genesys.agents.gp.operators import NoCandidateError, generate
 from genesys.api import Design
+from genesys.api.vocabulary import check_parent_count
 
 Checker = Callable[[Design, Any], dict[str, Any]]
 DRAWS_PER_ATTEMPT = 25  # fresh candidates drawn per attempt before the operator counts as exhausted
