@@ -12,8 +12,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from genesys.api.common import API_VERSION, Condition, ObjectMeta, Strict
+from genesys.api.vocabulary import VerificationPhase
 
-VerificationPhase = Literal["Pending", "Admitted", "Running", "Succeeded", "Failed"]
 
 
 class VerificationJobSpec(Strict):
@@ -25,6 +25,7 @@ class VerificationJobSpec(Strict):
     data: str = "embedded"  # 'embedded', local files, or a hub dataset name
     seed: int = 0
     check: bool = True  # run the symbolic checker first
+    attempt: int = Field(default=1, ge=1, description="which start of this verification (retries after a loss)")
 
 
 class VerificationJobStatus(Strict):

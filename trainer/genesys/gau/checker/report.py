@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, get_args
 
+from genesys.api.results import CheckReport as ApiCheckReport
+from genesys.api.results import CheckStatus
 from genesys.gau.checker.config import CHECK_NAMES
 
-Status = Literal["pass", "fail", "warn", "skipped"]
-STATUSES = ("pass", "fail", "warn", "skipped")
+STATUSES = get_args(CheckStatus)
 
 
 @dataclass
 class CheckResult:
     name: str
-    status: Status
+    status: CheckStatus
     message: str
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
@@ -96,6 +97,10 @@ class CheckReport:
             ),
             "seconds": round(self.seconds, 3),
         }
+
+    def to_model(self) -> ApiCheckReport:
+        """The report as it crosses processes (check.json, a verification's result)."""
+        return ApiCheckReport.model_validate(self.to_dict())
 
     def summary(self) -> str:
         """One line per failed or warned check: the text an LLM coder repairs from."""
