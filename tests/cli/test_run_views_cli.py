@@ -30,12 +30,12 @@ def make_run(root: Path, name: str, *, completed: bool = False) -> Path:
     started = time.time() - 3600
     store.set_meta("started_at", str(started))
     store.set_meta("phase", "Running")
-    for seed in ("gpt2", "retnet"):
-        store.add_design(seed, "seed", ())
+    for order, seed in enumerate(("gpt2", "retnet")):
+        store.add_design(seed, "seed", (), order)
     for i in (1, 2, 3):
         store.start_session(f"design-000{i}", "mutation", ("gpt2",), i)
     for i in (1, 2):
-        store.finish_session(f"design-000{i}", True, title="a design")
+        store.finish_session(f"design-000{i}", True, title="a design", order=1 + i)
     store.start_verification("gpt2-cpu-1", "gpt2", "cpu-1")
     if completed:
         store.set_meta("phase", "Completed")

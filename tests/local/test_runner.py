@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 
 import pytest
 
+from genesys.api.results import VerificationResult
+from genesys.evolution import StartVerification
 from genesys.local.executor import Finished
 from genesys.local.runner import Runner, RunOptions, prepare_run
 
@@ -27,8 +28,10 @@ def runner(tmp_path, monkeypatch) -> Runner:
     run = prepare_run(tmp_path / "evo.yaml", tmp_path / "run")
     runner = Runner(run, RunOptions(max_attempts=2), on_turn=lambda snapshot, executor: None)
     runner.started_children = []
-    monkeypatch.setattr(runner, "_start_session", lambda *a: runner.started_children.append(("session", *a)))
-    monkeypatch.setattr(runner, "_start_verification", lambda *a: runner.started_children.append(("verify", *a)))
+    monkeypatch.setattr(runner, "_start_session",
+                        lambda name, attempt: runner.started_children.append(("session", name, attempt)))
+    monkeypatch.setattr(runner, "_start_verification",
+                        lambda action, attempt: runner.started_children.append(("verify", action, attempt)))
     yield runner
     run.store.close()
 
@@ -37,10 +40,10 @@ def _finished(kind: str, name: str, code: int) -> Finished:
     return Finished(kind, name, code, Path("/tmp/log"))
 
 
-def _write_result(runner: Runner, name: str, result: dict) -> None:
+def _write_result(runner: Runner, name: str, result: VerificationResult) -> None:
     directory = runner.run.artifacts.verification_dir(name)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "result.json").write_text(json.dumps(result))
+    (directory / "result.json").write_text(result.to_json())
 
 
 def test_a_child_that_exits_without_a_result_fails_with_the_reason(runner):
@@ -52,33 +55,31 @@ def test_a_child_that_exits_without_a_result_fails_with_the_reason(runner):
     store.start_session("design-0001", "mutation", ("gpt2",), 5)
     runner._settle_session("design-0001", _finished("session", "design-0001", 2))
     (session,) = store.sessions()
-    assert session.phase == "failed" and "without writing design.yaml" in session.reason
+    assert session.phase == "failed" and "without writing outcome.json" in session.reason
     assert runner.started_children == []
 
 
-def test_lost_children_restart_under_their_name_until_max_attempts(runner):
+def test_lost_children_restart_under_their_name_until_max_attempts(runner, make_result):
     store = runner.run.store
     store.start_verification("gpt2-cpu-1", "gpt2", "cpu-1")
-    _write_result(runner, "gpt2-cpu-1", {"status": "interrupted", "reason": "preempted"})
+    _write_result(runner, "gpt2-cpu-1", make_result("gpt2", status="interrupted", reason="preempted"))
     runner._settle_verification("gpt2-cpu-1", _finished("verification", "gpt2-cpu-1", 3))
-    assert runner.started_children == [("verify", "gpt2-cpu-1", "gpt2", "cpu-1", 0)]
+    assert runner.started_children == [("verify", StartVerification("gpt2-cpu-1", "gpt2", "cpu-1", 0), 2)]
     assert [(v.phase, v.attempts) for v in store.verifications()] == [("running", 2)]
     runner.recover()  # the runner died again: this time max_attempts is reached
     assert [(v.phase, v.attempts) for v in store.verifications()] == [("failed", 2)]
-    assert "preempted" in store.verifications()[0].reason
+    assert "preempted" in store.verifications()[0].reason and not store.state().verifications[0].charged
 
     store.start_session("design-0001", "mutation", ("gpt2",), 5)
     runner._settle_session("design-0001", _finished("session", "design-0001", -signal.SIGTERM))
-    assert runner.started_children[-1] == ("session", "design-0001", "mutation", ("gpt2",), 5)
+    assert runner.started_children[-1] == ("session", "design-0001", 2)
     assert store.sessions()[0].attempts == 2
 
 
-def test_results_found_on_disk_at_recovery_are_recorded_once(runner):
+def test_results_found_on_disk_at_recovery_are_recorded_once(runner, make_result):
     store = runner.run.store
     store.start_verification("gpt2-cpu-1", "gpt2", "cpu-1")
-    _write_result(runner, "gpt2-cpu-1", {
-        "status": "succeeded", "fitness": 0.4, "device_seconds": 9.0,
-        "evaluation": {"scores": {"a": {"score": 0.4, "baseline": 0.2}}}})
+    _write_result(runner, "gpt2-cpu-1", make_result("gpt2", fitness=0.4, device_seconds=7.0, eval_seconds=2.0))
     runner.recover()
     runner.recover()
     (row,) = store.verifications()
@@ -89,14 +90,14 @@ def test_results_found_on_disk_at_recovery_are_recorded_once(runner):
 def test_a_turn_starts_what_plan_asks_and_records_it_first(runner):
     assert runner.turn() is None
     assert [v.name for v in runner.run.store.verifications()] == ["gpt2-cpu-1"]
-    assert runner.started_children[0] == ("verify", "gpt2-cpu-1", "gpt2", "cpu-1", 0)
+    assert runner.started_children[0] == ("verify", StartVerification("gpt2-cpu-1", "gpt2", "cpu-1", 0), 1)
 
 
 def test_a_lost_repeat_restarts_as_the_same_repeat(runner):
     store = runner.run.store
     store.start_verification("gpt2-cpu-1-r2", "gpt2", "cpu-1", repeat=2)
     runner._settle_verification("gpt2-cpu-1-r2", _finished("verification", "gpt2-cpu-1-r2", -signal.SIGKILL))
-    assert runner.started_children == [("verify", "gpt2-cpu-1-r2", "gpt2", "cpu-1", 2)]
+    assert runner.started_children == [("verify", StartVerification("gpt2-cpu-1-r2", "gpt2", "cpu-1", 2), 2)]
 
 
 def test_a_repeat_trains_with_the_evolution_seed_plus_its_repeat(tmp_path, monkeypatch):
@@ -107,9 +108,10 @@ def test_a_repeat_trains_with_the_evolution_seed_plus_its_repeat(tmp_path, monke
     runner = Runner(run, RunOptions(), on_turn=lambda snapshot, executor: None)
     jobs = []
     monkeypatch.setattr(runner.executor, "start_verification", lambda **kw: jobs.append(kw["job_file"]))
-    runner._start_verification("gpt2-cpu-1", "gpt2", "cpu-1", 0)
-    runner._start_verification("gpt2-cpu-1-r2", "gpt2", "cpu-1", 2)
-    assert [load_manifest(job, VerificationJob).spec.seed for job in jobs] == [40, 42]
+    runner._start_verification(StartVerification("gpt2-cpu-1", "gpt2", "cpu-1", 0), attempt=1)
+    runner._start_verification(StartVerification("gpt2-cpu-1-r2", "gpt2", "cpu-1", 2), attempt=3)
+    specs = [load_manifest(job, VerificationJob).spec for job in jobs]
+    assert [(s.seed, s.attempt, s.check) for s in specs] == [(40, 1, True), (42, 3, True)]
     run.store.close()
 
 
@@ -127,30 +129,30 @@ class _FakeExecutor:
         pass
 
 
-def _succeed(runner: Runner, name: str, fitness: float) -> None:
-    _write_result(runner, name, {"status": "succeeded", "fitness": fitness, "device_seconds": 1.0,
-                                 "evaluation": {"scores": {"a": {"score": fitness, "baseline": 0.1}}}})
+def _succeed(runner: Runner, name: str, fitness: float, make_result) -> None:
+    _write_result(runner, name, make_result(name.removesuffix("-cpu-1"), fitness=fitness, scores={"a": fitness},
+                                            baselines={"a": 0.1}, device_seconds=1.0))
 
 
-def test_outcomes_are_recorded_in_start_order_whatever_order_children_finish(tmp_path, monkeypatch):
+def test_outcomes_are_recorded_in_start_order_whatever_order_children_finish(tmp_path, monkeypatch, make_result):
     """A child that finishes before its elder waits, so plan sees the same states in every run."""
     (tmp_path / "evo.yaml").write_text(EVOLUTION.replace("seeds: [gpt2]", "seeds: [gpt2, retnet]")
                                        + "  parallelism: {verifications: 2}\n")
     run = prepare_run(tmp_path / "evo.yaml", tmp_path / "run")
     runner = Runner(run, RunOptions(), on_turn=lambda snapshot, executor: None)
     runner.executor = _FakeExecutor()
-    monkeypatch.setattr(runner, "_start_session", lambda *a: None)
-    monkeypatch.setattr(runner, "_start_verification", lambda *a: None)
+    monkeypatch.setattr(runner, "_start_session", lambda *a, **kw: None)
+    monkeypatch.setattr(runner, "_start_verification", lambda *a, **kw: None)
     runner.turn()
     assert runner.started_order[:2] == [("verification", "gpt2-cpu-1"), ("verification", "retnet-cpu-1")]
     store = run.store
 
-    _succeed(runner, "retnet-cpu-1", 0.3)  # the younger finishes first: held back
+    _succeed(runner, "retnet-cpu-1", 0.3, make_result)  # the younger finishes first: held back
     runner.executor.done = [_finished("verification", "retnet-cpu-1", 0)]
     runner.turn()
     assert {v.name: v.phase for v in store.verifications()}["retnet-cpu-1"] == "running"
 
-    _succeed(runner, "gpt2-cpu-1", 0.4)
+    _succeed(runner, "gpt2-cpu-1", 0.4, make_result)
     runner.executor.done = [_finished("verification", "gpt2-cpu-1", 0)]
     runner.turn()  # now both, elder first
     phases = {v.name: v.phase for v in store.verifications()}

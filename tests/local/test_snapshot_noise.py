@@ -8,6 +8,7 @@ import math
 import pytest
 from typer.testing import CliRunner
 
+from genesys.evolution.outcomes import VerificationSettlement
 from genesys.cli.main import app
 from genesys.local.run_dir import MANIFEST_FILE, STATE_FILE, build_snapshot, open_run
 from genesys.local.store import RunStore
@@ -27,15 +28,16 @@ def run_dir(tmp_path):
     (tmp_path / MANIFEST_FILE).write_text(EVOLUTION)
     store = RunStore.open(tmp_path / STATE_FILE)
     store.set_meta("started_at", "1.0")
-    for name in ("gpt2", "mamba2"):
-        store.add_design(name, "seed", ())
-    store.add_design("design-0001", "mutation", ("gpt2",))
+    for order, name in enumerate(("gpt2", "mamba2")):
+        store.add_design(name, "seed", (), order)
+    store.add_design("design-0001", "mutation", ("gpt2",), 2)
     runs = [("gpt2-cpu-1", "gpt2", 0, 0.40), ("gpt2-cpu-1-r1", "gpt2", 1, 0.44),
             ("mamba2-cpu-1", "mamba2", 0, 0.42), ("design-0001-cpu-1", "design-0001", 0, 0.50)]
     for name, design, repeat, fitness in runs:
         store.start_verification(name, design, "cpu-1", repeat)
-        store.finish_verification(name, True, fitness=fitness, scores={"a": fitness}, baselines={"a": 0.1},
-                                  device_seconds=5.0, summary={"fitness_stderr": 0.01})
+        store.finish_verification(name, VerificationSettlement(
+            "succeeded", fitness=fitness, scores={"a": fitness}, baselines={"a": 0.1}, device_seconds=5.0,
+            summary={"fitness_stderr": 0.01}))
     store.close()
     return tmp_path
 

@@ -192,11 +192,10 @@ def show(
         for name in reversed(tree.reachable()):
             if name in tree.units and tree.units[name].code:
                 console.print(Syntax(tree.units[name].code, "python", line_numbers=False, word_wrap=True))
-    check = run.artifacts.design_dir(design) / "check.json"
-    if check.exists():
-        report = json.loads(check.read_text(encoding="utf-8"))
-        checks = ", ".join(f"{c['name']}:{c['status']}" for c in report.get("checks", []))
-        console.print(f"\n[bold]check[/] passed={report.get('passed')}  {checks}")
+    report = run.artifacts.read_check(design)
+    if report is not None:
+        checks = ", ".join(f"{c.name}:{c.status}" for c in report.checks)
+        console.print(f"\n[bold]check[/] passed={report.passed}  {checks}")
     for r in view.rungs:
         tasks = ", ".join(f"{t} {s:.3f} (baseline {r.baselines.get(t, float('nan')):.3f})" for t, s in r.scores.items())
         err = f" \u00b1 {r.stderr:.4f}" if r.stderr is not None else ""

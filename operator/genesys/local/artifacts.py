@@ -1,53 +1,101 @@
-"""The artifact store layout (DESIGN.md section 5) and reading results back from it.
+"""The local runtime's side of the artifact store: write job manifests, read children's files back.
 
-    <store>/<evolution>/designs/<design>/design.yaml, check.json, session.jsonl (failed.json)
-    <store>/<evolution>/verifications/<vj>/job.yaml, result.json, metrics.jsonl, checkpoints/
-
-Children write their results atomically (temp file + rename), so a file that exists
-is complete; a missing or malformed one is reported as such, never half-read.
+Paths come from `genesys.api.ArtifactLayout`; the files are `genesys.api` models. Children
+write atomically (temp file + rename), so a file that exists is complete; a malformed one
+comes back as a `ContractError` for the core to settle (genesys.evolution.outcomes).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genesys.api import Design, ManifestError, VerificationJob, dump_manifest, load_manifest
+from genesys.api.artifacts import ArtifactLayout
 from genesys.api.common import ObjectMeta
+from genesys.api.contract import ContractError
+from genesys.api.evolution import DesignerSpec
+from genesys.api.results import CheckReport, VerificationResult
+from genesys.api.session import DesignSessionJob, DesignSessionJobSpec, SessionOutcome
 from genesys.api.verification import VerificationJobSpec
+
+EVOLUTION_LABEL = "genesys.dev/evolution"
 
 
 @dataclass(frozen=True)
 class ArtifactStore:
-    root: Path  # the store; this runtime supports local paths only
+    root: Path
     evolution: str
 
+    @property
+    def layout(self) -> ArtifactLayout:
+        return ArtifactLayout(root=str(self.root), evolution=self.evolution)
+
     def design_dir(self, design: str) -> Path:
-        return self.root / self.evolution / "designs" / design
+        return Path(self.layout.design_dir(design))
 
     def design_file(self, design: str) -> Path:
-        return self.design_dir(design) / "design.yaml"
+        return Path(self.layout.design_file(design))
 
     def verification_dir(self, name: str) -> Path:
-        return self.root / self.evolution / "verifications" / name
+        return Path(self.layout.verification_dir(name))
 
     def write_design(self, design: Design) -> Path:
         path = self.design_file(design.name)
         write_atomic(path, dump_manifest(design))
         return path
 
-    def write_job(self, name: str, design: str, rung: str, overrides: dict[str, Any], tasks: str, data: str,
-                  seed: int, check: bool) -> Path:
-        job = VerificationJob(
-            metadata=ObjectMeta(name=name, labels={"genesys.dev/evolution": self.evolution}),
-            spec=VerificationJobSpec(evolution=self.evolution, design=str(self.design_file(design)), rung=rung,
-                                     overrides=overrides, tasks=tasks, data=data, seed=seed, check=check),
-        )
-        path = self.verification_dir(name) / "job.yaml"
+    def write_verification_job(self, name: str, spec: VerificationJobSpec) -> Path:
+        job = VerificationJob(metadata=ObjectMeta(name=name, labels={EVOLUTION_LABEL: self.evolution}), spec=spec)
+        path = Path(self.layout.job_file(name))
         write_atomic(path, dump_manifest(job))
         return path
+
+    def write_session_job(self, name: str, operation: str, parents: tuple[str, ...], seed: int,
+                          designer: DesignerSpec, attempt: int) -> Path:
+        spec = DesignSessionJobSpec.model_validate({
+            "evolution": self.evolution, "operation": operation, "parents": list(parents), "seed": seed,
+            "store": str(self.root), "designer": designer, "attempt": attempt})
+        job = DesignSessionJob(metadata=ObjectMeta(name=name, labels={EVOLUTION_LABEL: self.evolution}), spec=spec)
+        path = Path(self.layout.session_job_file(name))
+        write_atomic(path, dump_manifest(job))
+        return path
+
+    def read_check(self, design: str) -> CheckReport | None:
+        """The check report the design's session left; None without one (seeds) or when malformed."""
+        report = _read(Path(self.layout.check_file(design)), CheckReport)
+        return report if isinstance(report, CheckReport) else None
+
+    def checked(self, design: str) -> bool:
+        """The design's session ran the checker on it and it passed (so verifying it need not again)."""
+        report = self.read_check(design)
+        return report is not None and report.passed
+
+    def read_session(self, name: str) -> SessionOutcome | ContractError | None:
+        """The session's outcome; a succeeded one whose design.yaml does not load is a ContractError."""
+        outcome = _read(Path(self.layout.outcome_file(name)), SessionOutcome)
+        if isinstance(outcome, SessionOutcome) and outcome.status == "succeeded":
+            try:
+                load_manifest(self.design_file(name), Design)
+            except ManifestError as err:
+                return ContractError(f"the session wrote an invalid design: {err}")
+        return outcome
+
+    def read_verification(self, name: str) -> VerificationResult | ContractError | None:
+        return _read(Path(self.layout.result_file(name)), VerificationResult)
+
+
+def _read(path: Path, model: Any) -> Any:
+    """The model in `path`, None when there is no file, a ContractError when it does not parse."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return model.from_json(text, str(path))
+    except ContractError as err:
+        return err
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -55,80 +103,3 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
-
-
-@dataclass(frozen=True)
-class SessionOutcome:
-    status: str  # "succeeded" | "failed" | "missing" (the session died before writing anything)
-    title: str = ""
-    reason: str | None = None
-
-
-def read_session(store: ArtifactStore, name: str) -> SessionOutcome:
-    directory = store.design_dir(name)
-    if (directory / "design.yaml").exists():
-        try:
-            design = load_manifest(directory / "design.yaml", Design)
-        except ManifestError as err:
-            return SessionOutcome("failed", reason=f"the session wrote an invalid design: {err}")
-        return SessionOutcome("succeeded", title=design.spec.proposal.title if design.spec.proposal else "")
-    failed = directory / "failed.json"
-    if failed.exists():
-        try:
-            reason = json.loads(failed.read_text(encoding="utf-8")).get("reason", "the session failed")
-        except (json.JSONDecodeError, AttributeError):
-            reason = "the session failed (failed.json is malformed)"
-        return SessionOutcome("failed", reason=str(reason))
-    return SessionOutcome("missing")
-
-
-@dataclass(frozen=True)
-class VerificationOutcome:
-    status: str  # "succeeded" | "failed" | "interrupted" | "missing"
-    reason: str | None = None
-    fitness: float | None = None
-    scores: dict[str, float] = field(default_factory=dict)
-    baselines: dict[str, float] = field(default_factory=dict)
-    device_seconds: float = 0.0
-    summary: dict[str, Any] = field(default_factory=dict)
-
-
-def read_verification(store: ArtifactStore, name: str) -> VerificationOutcome:
-    path = store.verification_dir(name) / "result.json"
-    if not path.exists():
-        return VerificationOutcome("missing")
-    try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-        status = result["status"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return VerificationOutcome("failed", reason=f"malformed result: {path} is not a verification result")
-    if status == "interrupted":
-        return VerificationOutcome("interrupted", reason=result.get("reason"))
-    device_seconds = float(result.get("device_seconds") or result.get("train", {}).get("device_seconds") or 0.0)
-    evaluation = result.get("evaluation") or {}
-    device_seconds += float(evaluation.get("seconds") or 0.0)
-    if status != "succeeded":
-        return VerificationOutcome("failed", reason=f"{result.get('reason')}: {result.get('message', '')}",
-                                   device_seconds=device_seconds)
-    try:
-        task_scores = evaluation["scores"]
-        scores = {t: float(s["score"]) for t, s in task_scores.items()}
-        baselines = {t: float(s["baseline"]) for t, s in task_scores.items() if s.get("baseline") is not None}
-        fitness = float(result["fitness"])
-    except (KeyError, TypeError, ValueError):
-        return VerificationOutcome("failed", reason=f"malformed result: {path} has no scores or fitness",
-                                   device_seconds=device_seconds)
-    params = result.get("params") or {}
-    summary = {
-        "params": params.get("non_embedding"),
-        "heldout_loss": result.get("heldout_loss"),
-        "final_loss": result.get("final_loss"),
-        "fitness_stderr": result.get("fitness_stderr"),
-        "tokens": result.get("tokens"),
-        "wall_seconds": result.get("wall_seconds"),
-        # threads of the training process over time: e.g. [1, 2] when a neighbour finished
-        "threads": [t for _, t in (result.get("train") or {}).get("thread_history") or []]
-        or [(result.get("math") or {}).get("threads")],
-    }
-    return VerificationOutcome("succeeded", fitness=fitness, scores=scores, baselines=baselines,
-                               device_seconds=device_seconds, summary=summary)

@@ -1,7 +1,7 @@
 """Subprocesses for the local runtime: the same entry points the cluster's pods run.
 
     executor = Executor(cores=2, control_dir=run_dir / "threads")
-    executor.start_session(...)        # python -m genesys.cli design ...
+    executor.start_session(...)        # python -m genesys.agents.session --job ...
     executor.start_verification(...)   # python -m torch.distributed.run --standalone ... verification --job
     for finished in executor.poll(): ...
 
@@ -116,12 +116,8 @@ class Executor:
                 write_threads_file(child.threads_file, threads)
                 child.threads = threads
 
-    def start_session(self, *, evolution_file: Path, store: Path, name: str, operation: str,
-                      parents: tuple[str, ...], seed: int, out: Path, log: Path) -> Child:
-        argv = [self.python, "-m", "genesys.cli", "design", "--evolution", str(evolution_file), "--store", str(store),
-                "--name", name, "--operation", operation, "--seed", str(seed), "--out", str(out)]
-        for parent in parents:
-            argv += ["--parents", parent]
+    def start_session(self, *, name: str, job_file: Path, out: Path, log: Path) -> Child:
+        argv = [self.python, "-m", "genesys.agents.session", "--job", str(job_file), "--out", str(out)]
         return self._start("session", name, argv, log)
 
     def start_verification(self, *, name: str, job_file: Path, out: Path, nproc: int, log: Path) -> Child:

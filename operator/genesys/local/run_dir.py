@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from genesys.api import ManifestError, loads_manifest
 from genesys.api.evolution import Evolution
 from genesys.evolution import budget_usage, closed_rungs, combined_stderr, leaderboard, rung_budgets, training_spread
+from genesys.evolution.outcomes import design_failure, design_phase
 from genesys.local.artifacts import ArtifactStore
 from genesys.local.snapshot import BudgetView, DesignView, RungScores, RunSnapshot
 from genesys.local.store import RunDirError, RunStore
@@ -75,17 +76,6 @@ def open_run(run_dir: Path) -> OpenRun:
     return OpenRun(run_dir, evolution, store, ArtifactStore(store_root(evolution, run_dir), evolution.name))
 
 
-def _design_phase(verifications: list) -> str:
-    phases = {v.phase for v in verifications}
-    if "running" in phases:
-        return "Verifying"
-    if "succeeded" in phases:
-        return "Verified"
-    if "failed" in phases:
-        return "Failed"
-    return "Implemented"
-
-
 def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
     spec = run.evolution.spec
     store = run.store
@@ -104,7 +94,7 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
         mine = sorted(by_design.get(d.name, []), key=lambda v: rungs.index(v.rung) if v.rung in rungs else -1)
         standing = board.get(d.name)
         designs.append(DesignView(
-            name=d.name, phase=_design_phase(mine), operation=d.operation, parents=d.parents, order=d.order,
+            name=d.name, phase=design_phase([v.phase for v in mine]), operation=d.operation, parents=d.parents, order=d.order,
             title=d.title, rating=standing.rating if standing else None, rank=standing.rank if standing else None,
             quadrant=standing.quadrant if standing else None,
             rungs=tuple(RungScores(v.rung, v.fitness, v.summary.get("fitness_stderr"), v.scores, v.baselines,
@@ -113,13 +103,15 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
                                    v.summary.get("wall_seconds"), tuple(v.summary.get("threads") or ()))
                         for v in mine if v.phase == "succeeded" and v.fitness is not None),
             failed_rungs={v.rung: v.reason or "failed" for v in mine if v.phase == "failed"},
+            failure=design_failure(None, [v.phase for v in mine]),
             created_at=d.created_at,
             lead_z=standing.lead_z if standing else None, versus=standing.versus if standing else None,
         ))
     order = len(designs)
     for s in store.sessions():  # failed sessions never became designs, but users look for them
         if s.phase == "failed":
-            designs.append(DesignView(name=s.name, phase="Failed", operation=s.operation, parents=s.parents,
+            designs.append(DesignView(name=s.name, phase="Failed", failure=design_failure(s.phase, []),
+                                      operation=s.operation, parents=s.parents,
                                       order=order, title="", rating=None, rank=None, quadrant=None,
                                       failed_rungs={"session": s.reason or "the design session failed"},
                                       created_at=s.started_at))

@@ -11,21 +11,28 @@ started again under the same name, so nothing is lost, duplicated or charged twi
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from genesys.api import Design, load_manifest, loads_manifest
+from genesys.api import Design, loads_manifest
 from genesys.api.evolution import Evolution
+from genesys.api.rungs import PresetError, ladder_rungs
+from genesys.api.seed_library import SeedError
+from genesys.api.seed_library import resolve_seeds as resolve_seed_designs
 from genesys.api.threads import available_cores
 from genesys.evolution import Complete, StartDesignSession, StartVerification, plan, releasable, turn_rng
-from genesys.local.artifacts import ArtifactStore, read_session, read_verification, write_atomic
+from genesys.evolution.launch import verification_job_spec
+from genesys.evolution.outcomes import (
+    DEFAULT_MAX_ATTEMPTS,
+    Exit,
+    next_design_order,
+    settle_session,
+    settle_verification,
+)
+from genesys.local.artifacts import ArtifactStore, write_atomic
 from genesys.local.executor import Executor, Finished
 from genesys.local.run_dir import (
     MANIFEST_FILE,
@@ -41,11 +48,14 @@ from genesys.local.snapshot import RunSnapshot
 from genesys.local.store import RunStore
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP)
+
+
 @dataclass(frozen=True)
 class RunOptions:
     run_dir: Path | None = None  # None: ./runs/<evolution name>
     poll_seconds: float = 1.0
-    max_attempts: int = 3  # starts of a child the runtime lost before it counts as failed
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # starts of a child the runtime lost before it counts as failed
 
 
 @dataclass(frozen=True)
@@ -64,24 +74,14 @@ def load_evolution(path: Path) -> tuple[Evolution, str]:
 
 def resolve_seeds(evolution: Evolution, base: Path) -> list[Design]:
     """Seed designs: library names (the manifests genesys.api ships) or Design files relative to `base`."""
-    from genesys.api.seed_library import SeedError
-    from genesys.api.seed_library import resolve_seeds as resolve
-
     try:
-        return resolve(evolution, base)
+        return resolve_seed_designs(evolution, base)
     except SeedError as err:
         raise RunDirError(str(err)) from None
 
 
-def rung_overrides(evolution: Evolution, rung: str) -> dict:
-    ladder = evolution.spec.ladder
-    return {**ladder.overrides, **ladder.rung(rung).overrides}
-
-
 def check_rungs(evolution: Evolution) -> None:
     """Every rung exists and every override names a rung field of the right type (as the trainer reads them)."""
-    from genesys.api.rungs import PresetError, ladder_rungs
-
     try:
         ladder_rungs(evolution.spec.ladder)
     except PresetError as err:
@@ -119,9 +119,10 @@ def prepare_run(evolution_file: Path, run_dir: Path | None) -> OpenRun:
 def _record_seeds(run: OpenRun, seeds: list[Design]) -> None:
     """Seeds into the store and the population, and the start time, in one transaction."""
     with run.store.transaction() as db:
-        for seed in seeds:
+        for order, seed in enumerate(seeds):  # the population starts with the seeds, in the spec's order
             run.artifacts.write_design(seed)
-            run.store.add_design(seed.name, "seed", (), seed.spec.proposal.title if seed.spec.proposal else "", db)
+            run.store.add_design(seed.name, "seed", (), order, seed.spec.proposal.title if seed.spec.proposal else "",
+                                 db)
         run.store.set_meta("started_at", str(time.time()))
         run.store.set_meta("phase", "Running")
 
@@ -140,66 +141,50 @@ class Runner:
         self.finished: dict[tuple[str, str], Finished] = {}  # exited, waiting for their elders
         self.plan_pending = True
 
-    # -- children -----------------------------------------------------------------------------
-    def _start_session(self, name: str, operation: str, parents: tuple[str, ...], seed: int) -> None:
-        self.executor.start_session(
-            evolution_file=self.run.run_dir / MANIFEST_FILE, store=self.run.artifacts.root, name=name,
-            operation=operation, parents=parents, seed=seed, out=self.run.artifacts.design_dir(name),
-            log=self.run.run_dir / "logs" / f"session-{name}.log")
-
-    def _start_verification(self, name: str, design: str, rung: str, repeat: int) -> None:
-        """Start (or restart) one verification; repeat k trains with seed spec.seed + k (calibration runs)."""
+    def _start_session(self, name: str, attempt: int) -> None:
+        session = next(s for s in self.run.store.sessions() if s.name == name)
         artifacts = self.run.artifacts
-        checked = (artifacts.design_dir(design) / "check.json").exists()  # the design session checked it
-        job = artifacts.write_job(name, design, rung, rung_overrides(self.run.evolution, rung),
-                                  self.spec.evaluation.tasks, self.spec.data.source, self.spec.seed + repeat,
-                                  not checked)
-        self.executor.start_verification(name=name, job_file=job, out=artifacts.verification_dir(name),
+        job = artifacts.write_session_job(name, session.operation, session.parents, session.seed,
+                                          self.spec.designer, attempt)
+        self.executor.start_session(name=name, job_file=job, out=artifacts.design_dir(name),
+                                    log=self.run.run_dir / "logs" / f"session-{name}.log")
+
+    def _start_verification(self, action: StartVerification, attempt: int) -> None:
+        """Start (or restart) one verification, from the job the core builds for it."""
+        artifacts = self.run.artifacts
+        spec = verification_job_spec(self.run.evolution, action, str(artifacts.design_file(action.design)),
+                                     checked=artifacts.checked(action.design), attempt=attempt)
+        job = artifacts.write_verification_job(action.name, spec)
+        self.executor.start_verification(name=action.name, job_file=job, out=artifacts.verification_dir(action.name),
                                          nproc=self.spec.parallelism.nproc_per_verification,
-                                         log=self.run.run_dir / "logs" / f"verification-{name}.log")
+                                         log=self.run.run_dir / "logs" / f"verification-{action.name}.log")
 
     def _settle_session(self, name: str, finished: Finished | None) -> bool:
-        """Record a session's outcome (True); a session the runtime lost (no outcome on disk) starts again (False)."""
+        """Record a session's outcome as the core settles it (True), or start a lost one again (False)."""
         store = self.run.store
-        outcome = read_session(self.run.artifacts, name)
-        if outcome.status == "succeeded":
-            store.finish_session(name, True, title=outcome.title)
-            return True
-        if outcome.status == "failed":
-            store.finish_session(name, False, outcome.reason)
-            return True
         row = next(s for s in store.sessions() if s.name == name)
-        if finished is not None and finished.returncode not in (-signal.SIGTERM, -signal.SIGKILL):
-            store.finish_session(name, False, f"exited with code {finished.returncode} without writing "
-                                              f"design.yaml or failed.json; see {finished.log}")
-        elif row.attempts >= self.options.max_attempts:
-            store.finish_session(name, False, f"lost {row.attempts} times (killed before finishing)")
-        else:
+        settled = settle_session(self.run.artifacts.read_session(name), _exit(finished), attempts=row.attempts,
+                                 max_attempts=self.options.max_attempts)
+        if settled.verdict == "retry":
             store.retry_session(name)
-            self._start_session(name, row.operation, row.parents, row.seed)
+            self._start_session(name, row.attempts + 1)
             return False
+        store.finish_session(name, settled.verdict == "succeeded", settled.reason, title=settled.title,
+                             order=next_design_order(store.state()))
         return True
 
     def _settle_verification(self, name: str, finished: Finished | None) -> bool:
-        """Record a verification's outcome (True), or restart one the runtime lost (False)."""
+        """Record a verification's outcome as the core settles it (True), or restart a lost one from its
+        checkpoint, under the same name and budget charge (False)."""
         store = self.run.store
-        outcome = read_verification(self.run.artifacts, name)
-        if outcome.status in ("succeeded", "failed"):
-            store.finish_verification(name, outcome.status == "succeeded", reason=outcome.reason,
-                                      fitness=outcome.fitness, scores=outcome.scores, baselines=outcome.baselines,
-                                      device_seconds=outcome.device_seconds, summary=outcome.summary)
-            return True
         row = next(v for v in store.verifications() if v.name == name)
-        lost = finished is None or outcome.status == "interrupted" or finished.returncode < 0
-        if not lost:
-            store.finish_verification(name, False, reason=f"no_result: exited with code {finished.returncode} "
-                                                          f"without writing result.json; see {finished.log}")
-        elif row.attempts >= self.options.max_attempts:
-            store.finish_verification(name, False, reason=f"preempted: interrupted {row.attempts} times")
-        else:  # resumes from its last checkpoint, under the same name and budget charge
+        settled = settle_verification(self.run.artifacts.read_verification(name), _exit(finished),
+                                      attempts=row.attempts, max_attempts=self.options.max_attempts)
+        if settled.verdict == "retry":
             store.retry_verification(name)
-            self._start_verification(name, row.design, row.rung, row.repeat)
+            self._start_verification(StartVerification(name, row.design, row.rung, row.repeat), row.attempts + 1)
             return False
+        store.finish_verification(name, settled)
         return True
 
     def recover(self) -> None:
@@ -215,7 +200,6 @@ class Runner:
             if not settled:
                 self.started_order.append((kind, name))
 
-    # -- the loop -----------------------------------------------------------------------------
     def _settle(self, finished: Finished) -> bool:
         if finished.kind == "session":
             return self._settle_session(finished.name, finished)
@@ -230,11 +214,11 @@ class Runner:
                 return action
             if isinstance(action, StartVerification):
                 store.start_verification(action.name, action.design, action.rung, action.repeat)
-                self._start_verification(action.name, action.design, action.rung, action.repeat)
+                self._start_verification(action, attempt=1)
                 self.started_order.append(("verification", action.name))
             elif isinstance(action, StartDesignSession):
                 store.start_session(action.name, action.operation, action.parents, action.seed)
-                self._start_session(action.name, action.operation, action.parents, action.seed)
+                self._start_session(action.name, attempt=1)
                 self.started_order.append(("session", action.name))
         return None
 
@@ -275,6 +259,14 @@ class Runner:
                 store.set_meta("finished_at", str(time.time()))
         store.set_meta("phase", "Completed" if completed is not None else "Interrupted")
         return RunResult(build_snapshot(self.run), completed is not None)
+
+
+def _exit(finished: Finished | None) -> Exit | None:
+    """How the runtime saw a child end: stopped by a signal from outside (ours, the OOM killer's),
+    or by itself (an exit code, or a crash such as SIGSEGV in unit code)."""
+    if finished is None:
+        return None
+    return Exit(finished.returncode, killed=-finished.returncode in STOP_SIGNALS, log=str(finished.log))
 
 
 def run_evolution(evolution_file: Path, options: RunOptions = RunOptions(),

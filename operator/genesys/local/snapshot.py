@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from genesys.api.vocabulary import DesignFailure, DesignPhase, EvolutionPhase
+
 
 @dataclass(frozen=True)
 class RungScores:
@@ -37,7 +39,7 @@ class RungScores:
 @dataclass(frozen=True)
 class DesignView:
     name: str
-    phase: str  # Implemented | Verifying | Verified | Failed
+    phase: DesignPhase
     operation: str  # seed | mutation | crossover | scratch
     parents: tuple[str, ...]
     order: int  # creation order; seeds first
@@ -51,6 +53,7 @@ class DesignView:
     # at the best rung: (fitness - the best other seed's) in combined stderrs, and that seed
     lead_z: float | None = None
     versus: str | None = None
+    failure: DesignFailure | None = None  # why a Failed design failed: its session, or its verification
 
     @property
     def best(self) -> RungScores | None:
@@ -103,7 +106,7 @@ class BudgetView:
 class RunSnapshot:
     evolution: str
     run_dir: str
-    phase: str  # Running | Completed | Interrupted
+    phase: EvolutionPhase
     started_at: float  # unix time of the first start
     updated_at: float
     rungs: tuple[str, ...]  # the ladder, lowest first

@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from genesys.evolution import DesignRecord, EvolutionState, SessionRecord, VerificationRecord
+from genesys.evolution.outcomes import VerificationSettlement
 
-SCHEMA_VERSION = 2  # 2: verifications.repeat (calibration runs of the seeds)
+SCHEMA_VERSION = 3  # 2: verifications.repeat (calibration runs of the seeds); 3: verifications.charged
+# Columns added since a version: an older run's state is upgraded in place when it is opened.
+_UPGRADES = {3: "ALTER TABLE verifications ADD COLUMN charged INTEGER NOT NULL DEFAULT 1"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS designs (
@@ -35,7 +38,7 @@ CREATE TABLE IF NOT EXISTS verifications (
     phase TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1, reason TEXT,
     fitness REAL, scores TEXT NOT NULL DEFAULT '{}', baselines TEXT NOT NULL DEFAULT '{}',
     device_seconds REAL NOT NULL DEFAULT 0, summary TEXT NOT NULL DEFAULT '{}',
-    started_at REAL NOT NULL, finished_at REAL, UNIQUE (design, rung, repeat));
+    started_at REAL NOT NULL, finished_at REAL, charged INTEGER NOT NULL DEFAULT 1, UNIQUE (design, rung, repeat));
 """
 
 
@@ -72,6 +75,7 @@ class VerificationRow:
     started_at: float
     finished_at: float | None
     repeat: int = 0  # > 0: a calibration run with training seed spec.seed + repeat
+    charged: bool = True  # counts as a run of its rung's budget (genesys.evolution.outcomes decides)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,11 @@ class RunStore:
         version = store.get_meta("schema_version")
         if version is None:
             store.set_meta("schema_version", str(SCHEMA_VERSION))
+        elif int(version) < SCHEMA_VERSION and all(v in _UPGRADES for v in range(int(version) + 1, SCHEMA_VERSION + 1)):
+            with store.transaction() as tx:
+                for v in range(int(version) + 1, SCHEMA_VERSION + 1):
+                    tx.execute(_UPGRADES[v])
+                store.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) != SCHEMA_VERSION:
             raise RunDirError(f"{path} has state schema v{version}, this genesys writes v{SCHEMA_VERSION}: "
                              "use a new --run-dir, or the genesys version that started this run")
@@ -127,10 +136,9 @@ class RunStore:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # -- designs ------------------------------------------------------------------------------
-    def add_design(self, name: str, operation: str, parents: tuple[str, ...], title: str = "",
+    def add_design(self, name: str, operation: str, parents: tuple[str, ...], order: int, title: str = "",
                    db: sqlite3.Connection | None = None) -> None:
         db = db or self._db
-        order = db.execute("SELECT COUNT(*) FROM designs").fetchone()[0]
         db.execute("INSERT OR IGNORE INTO designs (name, operation, parents, ord, title, created_at) "
                    "VALUES (?, ?, ?, ?, ?, ?)", (name, operation, json.dumps(list(parents)), order, title, time.time()))
 
@@ -145,8 +153,9 @@ class RunStore:
                          "VALUES (?, ?, ?, ?, 'running', ?)", (name, operation, json.dumps(list(parents)), seed,
                                                                 time.time()))
 
-    def finish_session(self, name: str, succeeded: bool, reason: str | None = None, title: str = "") -> None:
-        """Close a session; a succeeded one adds its design to the population in the same transaction."""
+    def finish_session(self, name: str, succeeded: bool, reason: str | None = None, title: str = "",
+                       order: int = 0) -> None:
+        """Close a session; a succeeded one adds its design (creation `order`) in the same transaction."""
         with self.transaction() as db:
             row = db.execute("SELECT * FROM sessions WHERE name = ?", (name,)).fetchone()
             if row is None or row["phase"] != "running":
@@ -154,7 +163,7 @@ class RunStore:
             db.execute("UPDATE sessions SET phase = ?, reason = ?, finished_at = ? WHERE name = ?",
                        ("succeeded" if succeeded else "failed", reason, time.time(), name))
             if succeeded:
-                self.add_design(name, row["operation"], tuple(json.loads(row["parents"])), title, db)
+                self.add_design(name, row["operation"], tuple(json.loads(row["parents"])), order, title, db)
 
     def retry_session(self, name: str) -> None:
         self._db.execute("UPDATE sessions SET attempts = attempts + 1, started_at = ? WHERE name = ?",
@@ -170,15 +179,14 @@ class RunStore:
         self._db.execute("INSERT INTO verifications (name, design, rung, repeat, phase, started_at) "
                          "VALUES (?, ?, ?, ?, 'running', ?)", (name, design, rung, repeat, time.time()))
 
-    def finish_verification(self, name: str, succeeded: bool, *, reason: str | None = None,
-                            fitness: float | None = None, scores: dict[str, float] | None = None,
-                            baselines: dict[str, float] | None = None, device_seconds: float = 0.0,
-                            summary: dict[str, Any] | None = None) -> None:
+    def finish_verification(self, name: str, settled: VerificationSettlement) -> None:
+        """Close a running verification as the core settled it (succeeded or failed)."""
         self._db.execute(
             "UPDATE verifications SET phase = ?, reason = ?, fitness = ?, scores = ?, baselines = ?, "
-            "device_seconds = ?, summary = ?, finished_at = ? WHERE name = ? AND phase = 'running'",
-            ("succeeded" if succeeded else "failed", reason, fitness, json.dumps(scores or {}),
-             json.dumps(baselines or {}), device_seconds, json.dumps(summary or {}), time.time(), name),
+            "device_seconds = ?, summary = ?, charged = ?, finished_at = ? WHERE name = ? AND phase = 'running'",
+            (settled.verdict, settled.reason, settled.fitness, json.dumps(dict(settled.scores)),
+             json.dumps(dict(settled.baselines)), settled.device_seconds, json.dumps(dict(settled.summary)),
+             int(settled.charged), time.time(), name),
         )
 
     def retry_verification(self, name: str) -> None:
@@ -190,7 +198,7 @@ class RunStore:
         return [VerificationRow(r["name"], r["design"], r["rung"], r["phase"], r["attempts"], r["reason"],
                                 r["fitness"], json.loads(r["scores"]), json.loads(r["baselines"]),
                                 r["device_seconds"], json.loads(r["summary"]), r["started_at"], r["finished_at"],
-                                r["repeat"])
+                                r["repeat"], bool(r["charged"]))
                 for r in rows]
 
     # -- the core's view ----------------------------------------------------------------------
@@ -199,7 +207,8 @@ class RunStore:
         sessions = tuple(SessionRecord(s.name, s.operation, s.parents, s.phase) for s in self.sessions())
         verifications = tuple(
             VerificationRecord(v.name, v.design, v.rung, v.phase, v.scores, v.baselines, v.fitness,
-                               v.device_seconds, repeat=v.repeat, fitness_stderr=v.summary.get("fitness_stderr"))
+                               v.device_seconds, charged=v.charged, repeat=v.repeat,
+                               fitness_stderr=v.summary.get("fitness_stderr"))
             for v in self.verifications()
         )
         return EvolutionState(designs, sessions, verifications, elapsed_hours)
