@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from genesys.api import Design, DesignTree
+from genesys.api.results import CheckItem, CheckReport
 from genesys.gau import build_lm, seed_design, seed_names
 from genesys.gau.checker import check_format
 from genesys.gau.library import library
@@ -50,8 +51,8 @@ def fake_checker(verdicts):
         passed = verdicts(design) if callable(verdicts) else verdicts
         calls.append(design)
         status = "pass" if passed else "fail"
-        return {"passed": passed, "design": design.name, "seconds": 0.0,
-                "checks": [{"name": "forward", "status": status, "message": "fake verdict"}]}
+        return CheckReport(design=design.name, passed=passed,
+                           checks=[CheckItem(name="forward", status=status, message="fake verdict")])
 
     check.calls = calls
     return check

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from genesys.agents.gp import fingerprint
 from genesys.api import Design, dump_manifest, load_manifest
+from genesys.api.results import CheckReport
+from genesys.api.session import SessionOutcome
 from genesys.cli.main import app
 
 runner = CliRunner()
@@ -57,12 +59,15 @@ def test_success_writes_design_check_and_session(store, checker):
     result = _design(store, "--name", "gpt2-m1", "--operation", "mutation", "--parents", "gpt2", "--seed", "4",
                      "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["check.json", "design.yaml", "session.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["check.json", "design.yaml", "outcome.json", "session.jsonl"]
     design = load_manifest(out / "design.yaml", Design)
     assert design.name == "gpt2-m1" and design.spec.evolution == "demo" and design.spec.parents == ["gpt2"]
-    assert json.loads((out / "check.json").read_text())["passed"] is True
+    assert CheckReport.from_json((out / "check.json").read_text()).passed
+    outcome = SessionOutcome.from_json((out / "outcome.json").read_text())
+    assert (outcome.status, outcome.checked, outcome.spend.checks) == ("succeeded", 1, 1) and outcome.spend.seconds > 0
     lines = [json.loads(line) for line in (out / "session.jsonl").read_text().splitlines()]
-    assert lines[-1]["passed"] and {"operation", "tried", "fingerprint", "passed", "reason"} <= set(lines[-1])
+    assert [line["event"] for line in lines] == ["start", "attempt", "outcome"]
+    assert lines[1]["passed"] and {"operation", "tried", "fingerprint", "passed", "reason"} <= set(lines[1])
     assert _siblings(out) == ["gpt2", "gpt2-m1", "mamba2", "rwkv6"]  # no temporary directories left behind
 
 
@@ -80,18 +85,19 @@ def test_crossover_avoids_designs_already_in_the_store(store, checker):
     assert "duplicate of x1" in log
 
 
-def test_no_passing_candidate_writes_failed_json(store, checker):
+def test_no_passing_candidate_writes_a_failed_outcome(store, checker):
     checker.state["verdict"] = False
     out = store / "demo" / "designs" / "s1"
     result = _design(store, "--name", "s1", "--operation", "scratch", "--out", str(out))
     assert result.exit_code == 1, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["check.json", "failed.json", "session.jsonl"]
-    failed = json.loads((out / "failed.json").read_text())
-    assert failed["attempts"] == 3 and "no candidate passed" in failed["reason"]
-    assert len((out / "session.jsonl").read_text().splitlines()) == 3
+    assert sorted(p.name for p in out.iterdir()) == ["check.json", "outcome.json", "session.jsonl"]
+    failed = SessionOutcome.from_json((out / "outcome.json").read_text())
+    assert (failed.status, failed.stage, failed.attempts, failed.checked) == ("failed", "check", 3, 3)
+    assert "no candidate passed" in failed.reason
+    assert len((out / "session.jsonl").read_text().splitlines()) == 5  # start, 3 attempts, outcome
 
 
-def test_a_complete_result_is_replaced_whole(store, checker):
+def test_a_rerun_replaces_the_result_and_keeps_the_transcript(store, checker):
     out = store / "demo" / "designs" / "again"
     assert _design(store, "--name", "again", "--operation", "scratch", "--out", str(out)).exit_code == 0
     first = (out / "design.yaml").read_text()
@@ -99,15 +105,17 @@ def test_a_complete_result_is_replaced_whole(store, checker):
     assert (out / "design.yaml").read_text() == first  # its own old result is not an obstacle
     checker.state["verdict"] = False
     assert _design(store, "--name", "again", "--operation", "scratch", "--seed", "9", "--out", str(out)).exit_code == 1
-    assert sorted(p.name for p in out.iterdir()) == ["check.json", "failed.json", "session.jsonl"]
-    assert [n for n in _siblings(out) if n.startswith(".")] == []
+    assert sorted(p.name for p in out.iterdir()) == ["check.json", "outcome.json", "session.jsonl"]
+    assert [n for n in _siblings(out) if n.startswith(".")] == [] and not list(out.glob(".*"))
+    starts = [json.loads(line) for line in (out / "session.jsonl").read_text().splitlines()]
+    assert sum(line["event"] == "start" for line in starts) == 3
 
 
 @pytest.mark.parametrize("args,message", [
     (["--operation", "mutation", "--parents", "gpt3"], "parent 'gpt3' not found"),
     (["--operation", "mutation"], "mutation takes exactly 1 parent"),
     (["--operation", "crossover", "--parents", "gpt2"], "crossover takes at least 2 parent"),
-    (["--operation", "mutate", "--parents", "gpt2"], "unknown operation 'mutate'"),
+    (["--operation", "mutate", "--parents", "gpt2"], "--operation: Input should be 'mutation', 'crossover' or"),
     (["--operation", "scratch", "--name", "Bad_Name"], "--name"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(store, checker, args, message):

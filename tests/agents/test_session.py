@@ -16,7 +16,7 @@ def test_first_passing_candidate_is_returned(seeds, gp):
     result = run_session("gpt2-m1", "mutation", [seeds["gpt2"]], [], seed=3, max_attempts=5, checker=check)
     assert result.design is not None and result.design.name == "gpt2-m1"
     assert [a.passed for a in result.attempts if a.checked] == [False, False, True]
-    assert result.checked == 3 == len(check.calls) and result.report["passed"]
+    assert result.checked == 3 == len(check.calls) and result.report.passed
     assert result.design is check.calls[-1]
     assert all(a.fingerprint and a.tried for a in result.attempts)
 
@@ -45,8 +45,11 @@ def test_nothing_passes_within_max_attempts(seeds, gp):
     check = gp.fake_checker(False)
     result = run_session("s", "scratch", [], [], seed=1, max_attempts=4, checker=check)
     assert result.design is None and result.checked == 4
-    assert result.report == {"passed": False, "design": "s", "seconds": 0.0,
-                             "checks": [{"name": "forward", "status": "fail", "message": "fake verdict"}]}
+    assert result.report.to_dict() == {"schemaVersion": 1, "passed": False, "design": "s", "seconds": 0.0,
+                                       "params": {}, "complexity_exponent": None,
+                                       "checks": [{"name": "forward", "status": "fail", "message": "fake verdict",
+                                                   "seconds": 0.0, "details": {}, "unit": None, "line": None}]}
+    assert result.stage == "check"
     assert all(a.reason == "forward: fake verdict" for a in result.attempts)
 
 
@@ -85,5 +88,5 @@ def test_a_real_checker_session_passes(seeds):
     result = run_session("gpt2-real", "mutation", [seeds["gpt2"]], [], seed=0, max_attempts=2,
                          check_config=quick_config())
     assert result.design is not None, result.attempts
-    assert result.report["passed"] and result.report["design"] == "gpt2-real"
-    assert [c["name"] for c in result.report["checks"]][0] == "format"
+    assert result.report.passed and result.report.design == "gpt2-real"
+    assert [c.name for c in result.report.checks][0] == "format"

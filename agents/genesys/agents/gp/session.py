@@ -2,7 +2,7 @@
 
     result = run_session("gpt2-m1", "mutation", [seed_design("gpt2")], existing, seed=0,
                          max_attempts=20, check_config=quick_config())
-    result.design, result.report, result.attempts
+    result.design, result.report, result.attempts     # report: genesys.api.CheckReport
 
 Candidates whose structural fingerprint matches an existing design (parents and
 earlier candidates included) are skipped without running the checker; only checked
@@ -20,17 +20,19 @@ from typing import Any
 from genesys.agents.gp.fingerprint import fingerprint
 from genesys.agents.gp.operators import NoCandidateError, generate
 from genesys.api import Design
+from genesys.api.results import CheckReport
+from genesys.api.session import SessionStage
 from genesys.api.vocabulary import check_parent_count
 
-Checker = Callable[[Design, Any], dict[str, Any]]
+Checker = Callable[[Design, Any], CheckReport]
 DRAWS_PER_ATTEMPT = 25  # fresh candidates drawn per attempt before the operator counts as exhausted
 
 
-def check_candidate(design: Design, config: Any) -> dict[str, Any]:
-    """The symbolic checker's report, as the dict written to check.json."""
+def check_candidate(design: Design, config: Any) -> CheckReport:
+    """The symbolic checker's report, as written to check.json."""
     from genesys.gau.checker import check_design
 
-    return check_design(design, config).to_dict()
+    return check_design(design, config).to_model()
 
 
 @dataclass(frozen=True)
@@ -53,24 +55,19 @@ class Attempt:
 @dataclass(frozen=True)
 class SessionResult:
     design: Design | None  # the first candidate that passed, or None
-    report: dict[str, Any] | None  # the check report of the last checked candidate
+    report: CheckReport | None  # the check report of the last checked candidate
     attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def stage(self) -> SessionStage | None:
+        """Where a failed session stopped: no new candidate was left (novelty), or none passed (check)."""
+        if self.design is not None:
+            return None
+        return "novelty" if self.attempts and self.attempts[-1].reason.startswith("no candidate") else "check"
 
     @property
     def checked(self) -> int:
         return sum(1 for a in self.attempts if a.checked)
-
-
-def failure_reason(report: dict[str, Any]) -> str:
-    """"passed", or the first failed check and the first line of its message."""
-    if report.get("passed"):
-        return "passed"
-    failed = [c for c in report.get("checks", []) if c.get("status") == "fail"]
-    if not failed:
-        return "failed"
-    first = failed[0]
-    message = str(first.get("message", "")).splitlines()
-    return f"{first.get('name')}: {message[0] if message else 'failed'}"[:300]
 
 
 def run_session(
@@ -83,10 +80,12 @@ def run_session(
     check_config: Any = None,
     evolution: str | None = None,
     checker: Checker | None = None,
+    on_attempt: Callable[[Attempt], None] = lambda attempt: None,
 ) -> SessionResult:
     """Generate candidates of `operation` from `parents` until one passes the checker
     (`check_config`, quick by default) and duplicates no existing design, at most
-    `max_attempts` checks. Raises ValueError for an unknown operation or parent count."""
+    `max_attempts` checks; `on_attempt` sees each attempt as it is made (the transcript).
+    Raises ValueError for an unknown operation or parent count."""
     check_parent_count(operation, len(parents))
     if check_config is None:
         from genesys.gau.checker import quick_config
@@ -96,7 +95,12 @@ def run_session(
     rng = random.Random(seed)
     seen = {fingerprint(d): d.name for d in [*existing, *parents]}
     attempts: list[Attempt] = []
-    report: dict[str, Any] | None = None
+
+    def record(attempt: Attempt) -> None:
+        attempts.append(attempt)
+        on_attempt(attempt)
+
+    report: CheckReport | None = None
     checks = 0
     while checks < max_attempts:
         candidate = None
@@ -104,25 +108,25 @@ def run_session(
             try:
                 design = generate(operation, parents, name, rng, evolution)
             except NoCandidateError as err:
-                attempts.append(Attempt(len(attempts) + 1, operation, "-", "", False, f"no candidate: {err}"))
+                record(Attempt(len(attempts) + 1, operation, "-", "", False, f"no candidate: {err}"))
                 return SessionResult(None, report, attempts)
             fp = fingerprint(design)
             if fp not in seen:
                 candidate = design
                 break
             title = design.spec.proposal.title if design.spec.proposal else "-"
-            attempts.append(Attempt(len(attempts) + 1, operation, title, fp, False, f"duplicate of {seen[fp]}"))
+            record(Attempt(len(attempts) + 1, operation, title, fp, False, f"duplicate of {seen[fp]}"))
         if candidate is None:
-            attempts.append(Attempt(len(attempts) + 1, operation, "-", "", False,
-                                    f"no candidate: {DRAWS_PER_ATTEMPT} draws in a row duplicated existing designs"))
+            record(Attempt(len(attempts) + 1, operation, "-", "", False,
+                           f"no candidate: {DRAWS_PER_ATTEMPT} draws in a row duplicated existing designs"))
             return SessionResult(None, report, attempts)
         seen[fp] = f"attempt {len(attempts) + 1}"
         checks += 1
         report = check(candidate, check_config)
-        passed = bool(report.get("passed"))
         title = candidate.spec.proposal.title if candidate.spec.proposal else "-"
-        attempts.append(Attempt(len(attempts) + 1, operation, title, fp, passed, failure_reason(report), True,
-                                float(report.get("seconds", 0.0))))
-        if passed:
+        record(Attempt(len(attempts) + 1, operation, title, fp, report.passed, report.first_failure(), True,
+                       report.seconds))
+        if report.passed:
             return SessionResult(candidate, report, attempts)
     return SessionResult(None, report, attempts)
+

@@ -1,0 +1,173 @@
+"""One design session from its job manifest: the entry point pods and local subprocesses run.
+
+    python -m genesys.agents.session --job STORE/EVO/designs/NAME/job.yaml --out STORE/EVO/designs/NAME
+
+Reads the parents and every existing design from the artifact store, asks the job's
+`Designer` (GP now; the LLM designer plugs in behind the same protocol) for a design,
+and writes OUT/design.yaml and check.json, then outcome.json (genesys.api.SessionOutcome)
+last: a session that has an outcome is complete. The transcript, session.jsonl, is
+appended and fsynced line by line, so a killed session leaves what it did and spent.
+Exit 0: a design; 1: the session failed (outcome.json says where); 2: bad input, nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from genesys.api import Design, ManifestError, dump_manifest, load_manifest
+from genesys.api.artifacts import CHECK_FILE, DESIGN_FILE, OUTCOME_FILE, TRANSCRIPT_FILE, ArtifactLayout
+from genesys.api.results import CheckReport
+from genesys.api.session import DesignSessionJob, SessionOutcome, SessionSpend, SessionStage
+
+
+class SessionInputError(ValueError):
+    """The job cannot run as given (a missing parent, a broken design in the store); nothing is written."""
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """What a designer works from: the new design's name, the operation, loaded parents and the population."""
+
+    name: str
+    evolution: str
+    operation: str
+    parents: list[Design]
+    existing: list[Design]  # every design it must not duplicate (the store's and the library seeds)
+    seed: int
+
+
+@dataclass(frozen=True)
+class DesignerResult:
+    design: Design | None
+    report: CheckReport | None  # the last checked candidate's report
+    stage: SessionStage | None  # where it stopped, when it failed
+    reason: str | None
+    attempts: int
+    checked: int
+    spend: SessionSpend
+
+
+class Designer(Protocol):
+    """Turns a request into a design; `record` appends one JSON-able line to the transcript."""
+
+    def design(self, request: SessionRequest, record: Callable[[dict[str, Any]], None]) -> DesignerResult: ...
+
+
+def designer_for(job: DesignSessionJob) -> Designer:
+    """The designer the job's `designer.kind` names."""
+    if job.spec.designer.kind == "gp":
+        from genesys.agents.gp.designer import GPDesigner
+
+        return GPDesigner(job.spec.designer)
+    raise SessionInputError(f"designer.kind {job.spec.designer.kind!r} cannot run in this version of genesys: "
+                            "use designer.kind: gp")
+
+
+def load_request(job: DesignSessionJob, out: Path) -> SessionRequest:
+    """Parents and existing designs from the store named by the job."""
+    from genesys.api.seed_library import load_seed, seed_names
+
+    layout = ArtifactLayout(root=job.spec.store, evolution=job.spec.evolution)
+    designs_dir = Path(layout.designs_dir())
+    parents = []
+    for name in job.spec.parents:
+        path = Path(layout.design_file(name))
+        if not path.is_file():
+            known = sorted(p.parent.name for p in designs_dir.glob(f"*/{DESIGN_FILE}")) if designs_dir.is_dir() else []
+            hint = f"designs in the store: {', '.join(known)}" if known else f"{designs_dir} holds no designs yet"
+            raise SessionInputError(f"parent {name!r} not found: no {path}; {hint}. Name designs of the store as "
+                                    "parents, or check the store and the evolution's name")
+        parents.append(load_manifest(path, Design))
+    existing = [load_seed(s) for s in seed_names()]
+    if designs_dir.is_dir():
+        for path in sorted(designs_dir.glob(f"*/{DESIGN_FILE}")):
+            if path.parent.name.startswith(".") or path.parent.resolve() == out.resolve():
+                continue
+            try:
+                existing.append(load_manifest(path, Design))
+            except ManifestError as err:
+                raise SessionInputError(f"{err}\n(a design in the store is broken: fix or remove it)") from None
+    return SessionRequest(job.metadata.name, job.spec.evolution, job.spec.operation, parents, existing, job.spec.seed)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Transcript:
+    """session.jsonl: one JSON line per event, flushed and fsynced as it is written."""
+
+    def __init__(self, path: Path, attempt: int):
+        self.path = path
+        self.attempt = attempt
+
+    def record(self, event: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"session_attempt": self.attempt, **event}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def run_job(job: DesignSessionJob, out: Path, designer: Designer | None = None) -> SessionOutcome:
+    """Run one session and write its files into `out`; raises SessionInputError before writing anything."""
+    designer = designer or designer_for(job)
+    request = load_request(job, out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (OUTCOME_FILE, DESIGN_FILE, CHECK_FILE):  # an earlier attempt's result, outcome first
+        (out / stale).unlink(missing_ok=True)
+    transcript = Transcript(out / TRANSCRIPT_FILE, job.spec.attempt)
+    transcript.record({"event": "start", "design": request.name, "operation": request.operation,
+                       "parents": [p.name for p in request.parents], "seed": request.seed})
+    started = time.monotonic()
+    result = designer.design(request, transcript.record)
+    spend = result.spend.model_copy(update={"seconds": time.monotonic() - started})
+    if result.report is not None:
+        _write_atomic(out / CHECK_FILE, result.report.to_json())
+    if result.design is not None:
+        _write_atomic(out / DESIGN_FILE, dump_manifest(result.design))
+        title = result.design.spec.proposal.title if result.design.spec.proposal else ""
+        outcome = SessionOutcome(design=request.name, status="succeeded", title=title, attempts=result.attempts,
+                                 checked=result.checked, spend=spend)
+    else:
+        outcome = SessionOutcome(design=request.name, status="failed", stage=result.stage or "check",
+                                 reason=result.reason or "no candidate passed", attempts=result.attempts,
+                                 checked=result.checked, spend=spend)
+    transcript.record({"event": "outcome", **outcome.to_dict()})
+    _write_atomic(out / OUTCOME_FILE, outcome.to_json())
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m genesys.agents.session", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--job", type=Path, required=True, help="a DesignSessionJob manifest")
+    ap.add_argument("--out", type=Path, required=True, help="the design's directory in the artifact store")
+    args = ap.parse_args(argv)
+    try:
+        job = load_manifest(args.job, DesignSessionJob)
+        outcome = run_job(job, args.out)
+    except (ManifestError, SessionInputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if outcome.status == "succeeded":
+        print(f"passed after {outcome.checked} checked candidate(s): {outcome.title}")
+        return 0
+    print(f"failed ({outcome.stage}): {outcome.reason}")
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
