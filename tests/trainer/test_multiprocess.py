@@ -42,16 +42,18 @@ def _ranks(out: Path, *args: str, entry: tuple[str, ...] = ("-m", "genesys.train
            env: dict[str, str] | None = None) -> list[tuple[int, str]]:
     """(exit code, stderr) of both ranks of one verification, each started with torchrun's environment."""
     port, logs = str(_free_port()), [out.with_name(f"rank{r}.log") for r in range(2)]
-    procs = [subprocess.Popen([sys.executable, *entry, *args, "--out", str(out)],
-                              env={**ENV, **(env or {}), "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2",
-                                   "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port},
-                              stdout=subprocess.DEVNULL, stderr=logs[r].open("w"))
-             for r in range(2)]
-    try:
-        return [(p.wait(timeout=TIMEOUT), log.read_text()) for p, log in zip(procs, logs)]
-    finally:
-        for p in procs:
-            p.kill()
+    with logs[0].open("w") as log0, logs[1].open("w") as log1:  # files, not pipes: a full pipe would stall a rank
+        procs = [subprocess.Popen([sys.executable, *entry, *args, "--out", str(out)],
+                                  env={**ENV, **(env or {}), "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2",
+                                       "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port},
+                                  stdout=subprocess.DEVNULL, stderr=log)
+                 for r, log in enumerate((log0, log1))]
+        try:
+            codes = [p.wait(timeout=TIMEOUT) for p in procs]
+        finally:
+            for p in procs:
+                p.kill()
+    return [(code, log.read_text()) for code, log in zip(codes, logs)]
 
 
 def _result_files(out: Path) -> list[Path]:
