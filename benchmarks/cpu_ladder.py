@@ -34,20 +34,20 @@ def main() -> None:
     for name in args.rungs.split(","):
         rung = get_rung(name)
         result = verify(args.design, rung, args.out / f"{args.design}-{name}", check=False)
-        train = result.get("train", {})
+        train, evaluation = result.train, result.evaluation
         rows.append({
             "rung": name,
-            "status": result["status"],
-            "params_non_embedding": train.get("params", {}).get("non_embedding"),
-            "tokens": train.get("tokens"),
-            "train_seconds": round(train.get("wall_seconds", float("nan")), 1),
-            "tokens_per_second": round(train["tokens"] / train["wall_seconds"], 1) if train else None,
-            "eval_seconds": round(result.get("evaluation", {}).get("seconds", float("nan")), 1),
-            "total_seconds": round(result["wall_seconds"], 1),
-            "final_loss": result.get("final_loss"),
-            "heldout_loss": result.get("heldout_loss"),
-            "fitness": result.get("fitness"),
-            "baseline_fitness": result.get("evaluation", {}).get("baseline_fitness"),
+            "status": result.status,
+            "params_non_embedding": train.params.get("non_embedding") if train else None,
+            "tokens": train.tokens if train else None,
+            "train_seconds": round(train.wall_seconds, 1) if train else None,
+            "tokens_per_second": round(train.tokens / train.wall_seconds, 1) if train else None,
+            "eval_seconds": round(evaluation.seconds, 1) if evaluation else None,
+            "total_seconds": round(result.wall_seconds, 1),
+            "final_loss": train.final_loss if train else None,
+            "heldout_loss": train.heldout_loss if train else None,
+            "fitness": result.fitness,
+            "baseline_fitness": evaluation.baseline_fitness if evaluation else None,
         })
     print(json.dumps({"benchmark": "cpu_ladder", "design": args.design, "threads": args.threads, "rungs": rows}, indent=2))
 

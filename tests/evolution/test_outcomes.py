@@ -27,6 +27,9 @@ def test_a_succeeded_result_settles_with_its_scores_and_charged_device_time(make
     assert (settled.verdict, settled.fitness, dict(settled.scores), dict(settled.baselines)) == (
         "succeeded", 0.4, {"a": 0.5}, {"a": 0.25})
     assert settled.device_seconds == charged_device_seconds(result) == 12.0 and settled.charged
+    two = make_result(device_seconds=20.0, eval_seconds=2.0)
+    two.train.world_size = 2  # the second process holds its device while rank 0 evaluates
+    assert charged_device_seconds(two) == 24.0
     assert settled.summary["params"] == 123 and settled.summary["wall_seconds"] == 95.0
     assert settled.summary["fitness_stderr"] == 0.01 and settled.summary["world_size"] == 1
 

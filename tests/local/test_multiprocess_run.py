@@ -42,10 +42,11 @@ def test_a_verification_of_two_processes_succeeds_and_records_its_world_size(tmp
     assert done.returncode == 0 and "Completed" in done.stdout, done.stdout
     db = sqlite3.connect(run_dir / "state.db")
     try:
-        rows = db.execute("SELECT name, phase, reason FROM verifications").fetchall()
+        rows = db.execute("SELECT name, phase, reason, summary FROM verifications").fetchall()
     finally:
         db.close()
-    assert [(name, phase) for name, phase, _ in rows] == [("gpt2-cpu-1", "succeeded")], rows
+    assert [(name, phase) for name, phase, _, _ in rows] == [("gpt2-cpu-1", "succeeded")], rows
+    assert json.loads(rows[0][3])["world_size"] == 2  # the core's settlement carries it into the views
     (result_file,) = run_dir.rglob("gpt2-cpu-1/result.json")
     result = json.loads(result_file.read_text())
     assert result["train"]["world_size"] == 2 and result["train"]["tokens"] == 8192

@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
-
+from genesys.api.results import VerificationResult
 from genesys.trainer.noise import noise_summary, read_result, seed_dir
+from result_builders import build_result
 
 
-def result(seed: int, fitness: float, task: float, status: str = "succeeded") -> dict:
-    return {"design": "gpt2", "rung": "cpu-1", "status": status, "reason": None if status == "succeeded" else "oom",
-            "message": "", "fitness": fitness, "fitness_stderr": 0.01, "config": {"options": {"seed": seed}},
-            "evaluation": {"scores": {"a": {"score": task, "stderr": 0.02}}}}
+def result(seed: int, fitness: float, task: float, status: str = "succeeded") -> VerificationResult:
+    built = build_result("gpt2", "cpu-1", status, fitness=fitness, scores={"a": task}, baselines={},
+                         reason=None if status == "succeeded" else "oom", config={"options": {"seed": seed}})
+    return built
 
 
 def test_summary_of_three_seeds_with_one_failure():
@@ -34,5 +35,9 @@ def test_one_run_has_no_spread_and_unfinished_runs_are_not_read(tmp_path):
     assert seed_dir(tmp_path, 7) == tmp_path / "seed-7"
     assert read_result(seed_dir(tmp_path, 7)) is None
     seed_dir(tmp_path, 7).mkdir()
-    (seed_dir(tmp_path, 7) / "result.json").write_text('{"status": "interrupted"}')
+    (seed_dir(tmp_path, 7) / "result.json").write_text(result(7, 0, 0, "interrupted").to_json())
     assert read_result(seed_dir(tmp_path, 7)) is None
+    (seed_dir(tmp_path, 7) / "result.json").write_text('{"status": "succeeded"}')  # not a result: run it again
+    assert read_result(seed_dir(tmp_path, 7)) is None
+    (seed_dir(tmp_path, 7) / "result.json").write_text(result(7, 0.4, 0.5).to_json())
+    assert read_result(seed_dir(tmp_path, 7)).fitness == 0.4

@@ -16,19 +16,19 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from genesys.api.results import VerificationResult
 from genesys.cli.errors import user_errors
 
 console = Console()
 
 
-def first_problem(result: dict) -> str | None:
+def first_problem(result: VerificationResult) -> str | None:
     """The first failed check of a result the checker refused, located as `genesys check` prints it."""
     from genesys.gau.checker.report import CheckResult
 
-    failed = [c for c in (result.get("check") or {}).get("checks", []) if c.get("status") == "fail"]
-    if result.get("reason") != "check_failed" or not failed:
+    if result.reason != "check_failed" or result.check is None or not result.check.failures:
         return None
-    check = CheckResult.from_dict(failed[0])
+    check = CheckResult.from_dict(result.check.failures[0].to_dict())
     return f"{check.name}: {check.located_message()}"
 
 
@@ -50,13 +50,15 @@ def verify(
     from genesys.trainer.data import DataConfig
     from genesys.trainer.presets import PresetError, get_rung, parse_overrides, with_overrides
     from genesys.trainer.train import TrainOptions
-    from genesys.trainer.verification import job_arguments
+    from genesys.trainer.verification import job_inputs
     from genesys.trainer.verification import verify as run
 
     with user_errors():
         try:
             if job is not None:
-                design, rung_cfg, tasks, data_cfg, seed, check = job_arguments(job)
+                inputs = job_inputs(job)
+                design, rung_cfg, tasks, data_cfg, seed, check = (inputs.design, inputs.rung, inputs.tasks,
+                                                                   inputs.data, inputs.seed, inputs.check)
             elif design is not None:
                 rung_cfg = with_overrides(get_rung(rung), parse_overrides(set_))
                 data_cfg, check = DataConfig(source=data), not no_check
@@ -75,20 +77,22 @@ def verify(
             result = done or run(design, rung_cfg, seed_dir(out, s), tasks, data_cfg, TrainOptions(seed=s),
                                  check and s == seed)
             results.append(result)
-            if result.get("reason") in ("invalid_design", "check_failed"):
+            if result.reason in ("invalid_design", "check_failed"):
                 break  # the design itself is at fault: no other seed can train it
         report_noise(results, out)
         return
     result = run(design, rung_cfg, out, tasks, data_cfg, TrainOptions(seed=seed), check)
-    summary = {k: result.get(k) for k in ("design", "rung", "status", "reason", "message", "fitness",
-                                          "fitness_stderr", "final_loss", "heldout_loss", "wall_seconds")}
+    summary = result.model_dump(include={"design", "rung", "status", "reason", "message", "fitness", "fitness_stderr",
+                                         "wall_seconds"})
+    if result.train is not None:
+        summary |= {"final_loss": result.train.final_loss, "heldout_loss": result.train.heldout_loss}
     console.print_json(json.dumps(summary, default=str))
     problem = first_problem(result)
     if problem:
         console.print(Text(f"first problem: {problem}", style="red"))
     console.print(f"wrote {out / 'result.json'}")
-    if result["status"] != "succeeded":
-        raise typer.Exit(1 if result["status"] == "failed" else 3)
+    if result.status != "succeeded":
+        raise typer.Exit(1 if result.status == "failed" else 3)
 
 
 def _number(value: float | None) -> str:
@@ -111,7 +115,7 @@ def noise_table(summary: dict) -> Table:
     return table
 
 
-def report_noise(results: list[dict], out: Path) -> None:
+def report_noise(results: list[VerificationResult], out: Path) -> None:
     """Write OUT/noise.json, print the table; exit 1 if a run failed, 3 if one was interrupted."""
     from genesys.trainer.noise import NOISE, noise_summary
 
@@ -122,6 +126,6 @@ def report_noise(results: list[dict], out: Path) -> None:
     for failed in summary["failed"]:
         console.print(Text(f"seed {failed['seed']} {failed['reason']}: {failed['message']}", style="red"))
     console.print(f"wrote {out / NOISE}")
-    statuses = {r["status"] for r in results}
+    statuses = {r.status for r in results}
     if statuses != {"succeeded"}:
         raise typer.Exit(3 if "interrupted" in statuses else 1)

@@ -54,10 +54,12 @@ class SessionSettlement:
 
 
 def charged_device_seconds(result: VerificationResult) -> float:
-    """Device time a verification spends: training (wall x processes) plus evaluation."""
-    train = result.train.device_seconds if result.train is not None else 0.0
+    """Device time a verification spends: training (wall x processes) plus evaluation, which rank 0
+    runs while the other processes hold their devices idle (so it too counts once per process)."""
+    if result.train is None:
+        return 0.0
     evaluation = result.evaluation.seconds if result.evaluation is not None else 0.0
-    return train + evaluation
+    return result.train.device_seconds + evaluation * result.train.world_size
 
 
 def _exited_by_itself(exit: Exit | None) -> bool:

@@ -1,6 +1,6 @@
 """Training noise of one design at one rung, from verifications that differ only in the training seed.
 
-    summary = noise_summary(results)     # results: result.json dicts of seeds s, s+1, ...
+    summary = noise_summary(results)     # results: VerificationResults (result.json) of seeds s, s+1, ...
 
 A verification's `fitness_stderr` covers the evaluation's sampling of items only; training
 the same design again with another seed moves its fitness too (at cpu-1 by ~0.01-0.03),
@@ -11,11 +11,14 @@ neither torch nor the trainer, so it reads result files written anywhere.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from genesys.api.artifacts import RESULT_FILE
+from genesys.api.contract import ContractError
+from genesys.api.results import VerificationResult
 
 NOISE = "noise.json"
 
@@ -25,14 +28,15 @@ def seed_dir(out: Path, seed: int) -> Path:
     return out / f"seed-{seed}"
 
 
-def read_result(out_dir: Path) -> dict[str, Any] | None:
-    """A finished (succeeded or failed) result.json in `out_dir`, else None: the run is still to do."""
-    path = out_dir / "result.json"
+def read_result(out_dir: Path) -> VerificationResult | None:
+    """A finished (succeeded or failed) result.json in `out_dir`, else None: the run is still to do
+    (no file, an interrupted run, or a file that does not parse, which a rerun replaces)."""
+    path = out_dir / RESULT_FILE
     try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        result = VerificationResult.from_json(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, ContractError):
         return None
-    return result if result.get("status") in ("succeeded", "failed") else None
+    return result if result.status in ("succeeded", "failed") else None
 
 
 def spread(values: Sequence[float]) -> dict[str, Any]:
@@ -58,27 +62,24 @@ def _with_eval(values: Sequence[float], stderrs: Sequence[float | None]) -> dict
     return out
 
 
-def noise_summary(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def noise_summary(results: Sequence[VerificationResult]) -> dict[str, Any]:
     """Per task and for fitness: values by seed, mean, sd across seeds, stderr of the mean, evaluation stderr.
 
     `train_sd_over_eval_stderr` > 1 means training noise dominates what `fitness_stderr` shows.
     Failed runs are listed with their reason and left out of the statistics.
     """
-    ok = [r for r in results if r.get("status") == "succeeded" and r.get("fitness") is not None]
-    first = results[0] if results else {}
-    scores = [r.get("evaluation", {}).get("scores", {}) for r in ok]
+    ok = [r for r in results if r.status == "succeeded" and r.fitness is not None and r.evaluation is not None]
+    scores = [r.evaluation.scores for r in ok if r.evaluation is not None]
     tasks = sorted(set.intersection(*(set(s) for s in scores))) if scores else []
     return {
-        "design": first.get("design"),
-        "rung": first.get("rung"),
+        "design": results[0].design if results else None,
+        "rung": results[0].rung if results else None,
         "seeds": [_seed(r) for r in ok],
-        "failed": [{"seed": _seed(r), "reason": r.get("reason"), "message": r.get("message")}
-                   for r in results if r not in ok],
-        "fitness": _with_eval([float(r["fitness"]) for r in ok], [r.get("fitness_stderr") for r in ok]),
-        "tasks": {t: _with_eval([float(s[t]["score"]) for s in scores], [s[t].get("stderr") for s in scores])
-                  for t in tasks},
+        "failed": [{"seed": _seed(r), "reason": r.reason, "message": r.message} for r in results if r not in ok],
+        "fitness": _with_eval([float(r.fitness) for r in ok if r.fitness is not None], [r.fitness_stderr for r in ok]),
+        "tasks": {t: _with_eval([s[t].score for s in scores], [s[t].stderr for s in scores]) for t in tasks},
     }
 
 
-def _seed(result: Mapping[str, Any]) -> int | None:
-    return result.get("config", {}).get("options", {}).get("seed")
+def _seed(result: VerificationResult) -> int | None:
+    return result.config.get("options", {}).get("seed")

@@ -4,9 +4,9 @@
     python -m genesys.trainer.verification --job JOB.yaml --out DIR     # the pod / subprocess path
     torchrun --standalone --nproc-per-node 2 -m genesys.trainer.verification ...
 
-`result.json` is always written (atomically), also on failure, with `status`
-(`succeeded` | `failed` | `interrupted`) and a machine-readable `reason`
-(`invalid_design`, `check_failed`, `diverged`, `oom`, `error`, `preempted`).
+`result.json` (a `genesys.api.results.VerificationResult`) is always written
+(atomically), also on failure, with `status` (`succeeded` | `failed` | `interrupted`)
+and a machine-readable `reason` (genesys.api.vocabulary.VerificationFailure).
 
 Under torchrun every rank trains (DDP) and rank 0 alone checks, evaluates and writes
 `result.json`; every rank ends with the same status and exit code. Failures that one
@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import time
 import traceback
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,26 +33,27 @@ import torch
 import torch.distributed as dist
 
 from genesys.api import Design, ManifestError, VerificationJob, load_manifest
+from genesys.api.artifacts import RESULT_FILE
+from genesys.api.results import EvaluationSummary, VerificationResult
 from genesys.gau import SeedNotFoundError, UnitCompileError, load_design
 from genesys.gau.determinism import pin_math
 from genesys.trainer.data import DataConfig, heldout_documents
 from genesys.trainer.presets import PresetError, RungConfig, get_rung, parse_overrides, with_overrides
 from genesys.trainer.train import DivergedError, TrainOptions, gather, process_threads, setup_distributed, train
 
-RESULT = "result.json"
 # How long the other ranks wait for rank 0's evaluation. The default process group's
 # timeout (10 minutes with NCCL, 30 with gloo) could end them mid-evaluation, and torchrun
 # would then stop rank 0 too; a rank 0 that hangs is the runtime's to kill.
 RESULT_WAIT = timedelta(days=1)
 
 
-def write_result(out_dir: Path, result: dict[str, Any]) -> Path:
+def write_result(out_dir: Path, result: VerificationResult) -> Path:
     """Atomic: readers see the old file or the complete new one, never half of one."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".{RESULT}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, out_dir / RESULT)
-    return out_dir / RESULT
+    tmp = out_dir / f".{RESULT_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(result.to_json(), encoding="utf-8")
+    os.replace(tmp, out_dir / RESULT_FILE)
+    return out_dir / RESULT_FILE
 
 
 def _checked(design: Design, result: dict[str, Any]) -> dict[str, Any] | None:
@@ -61,15 +61,15 @@ def _checked(design: Design, result: dict[str, Any]) -> dict[str, Any] | None:
     from genesys.gau.checker import check_design
 
     try:
-        report = check_design(design).to_dict()
+        report = check_design(design).to_model()
     except Exception as err:  # the other ranks wait for the verdict: a crash must still give one
         return {"reason": "error", "message": f"the checker failed: {type(err).__name__}: {err}",
                 "traceback": traceback.format_exc()[-4000:]}
-    if not report["passed"]:
-        failed = [c["name"] for c in report.get("checks", []) if c["status"] == "fail"]
+    if not report.passed:
+        failed = [c.name for c in report.failures]
         return {"reason": "check_failed", "message": f"the design failed the checks: {', '.join(failed)}",
                 "check": report}
-    result["check"] = {"passed": True, "checks": [{k: c[k] for k in ("name", "status")} for c in report.get("checks", [])]}
+    result["check"] = report
     return None
 
 
@@ -83,7 +83,7 @@ def _result_group(world: int) -> dist.ProcessGroup | None:
     return dist.new_group(backend="gloo", timeout=RESULT_WAIT) if world > 1 else None
 
 
-def _rank0_result(result: dict[str, Any] | None, group: dist.ProcessGroup | None) -> dict[str, Any]:
+def _rank0_result(result: VerificationResult | None, group: dist.ProcessGroup | None) -> VerificationResult:
     """Rank 0's final result, on every rank (collective): the others wait here while rank 0 evaluates."""
     box = [result]
     if group is not None:
@@ -93,7 +93,7 @@ def _rank0_result(result: dict[str, Any] | None, group: dist.ProcessGroup | None
 
 
 def evaluate_trained(out_dir: Path, design: Design, rung: RungConfig, data: DataConfig, tasks: str,
-                     d_model: int, n_block: int, seed: int) -> dict[str, Any]:
+                     d_model: int, n_block: int, seed: int) -> EvaluationSummary:
     from genesys.evaluation import evaluate
     from genesys.gau import build_lm
     from genesys.trainer.tokenizer import load_tokenizer
@@ -104,28 +104,31 @@ def evaluate_trained(out_dir: Path, design: Design, rung: RungConfig, data: Data
     model.eval()
     result = evaluate(model, tokenizer, task_set=tasks, heldout_documents=heldout_documents(data),
                       out_dir=out_dir / "eval", limit=rung.eval_limit, seed=seed, max_length=rung.seq_len)
-    return result.to_dict()
+    return EvaluationSummary.model_validate(result.to_dict())
 
 
 def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str = "local",
-           data: DataConfig | None = None, options: TrainOptions = TrainOptions(), check: bool = True) -> dict[str, Any]:
-    """Run one verification and return its result (the same status on every rank); rank 0 writes it."""
+           data: DataConfig | None = None, options: TrainOptions = TrainOptions(), check: bool = True,
+           attempt: int = 1) -> VerificationResult:
+    """Run one verification and return its result (the same status on every rank); rank 0 writes it.
+    `attempt`: which start of this verification this is (the runtime's job says)."""
     math_settings = pin_math(process_threads(options.threads))
     rank, world, _ = setup_distributed()
     result_group = _result_group(world)
     started = time.time()
     data = data or DataConfig()
-    result: dict[str, Any] = {"design": str(design_ref) if isinstance(design_ref, str) else design_ref.name,
-                              "rung": rung.name, "config": {"rung": asdict(rung), "tasks": tasks,
-                                                            "data": asdict(data), "options": asdict(options)},
-                              "math": math_settings.to_dict()}
+    fields: dict[str, Any] = {"design": str(design_ref) if isinstance(design_ref, str) else design_ref.name,
+                              "rung": rung.name, "attempt": attempt, "math": math_settings.to_dict(),
+                              "config": {"rung": asdict(rung), "tasks": tasks, "data": asdict(data),
+                                         "options": asdict(options)}}
 
-    def finish(status: str, reason: str | None = None, message: str = "", **fields: Any) -> dict[str, Any]:
-        result.update(status=status, reason=reason, message=message, wall_seconds=time.time() - started, **fields)
+    def finish(status: str, reason: str | None = None, message: str = "", **more: Any) -> VerificationResult:
+        result = VerificationResult.model_validate({**fields, **more, "status": status, "reason": reason,
+                                                    "message": message, "wall_seconds": time.time() - started})
         if rank == 0:
             write_result(out_dir, result)
         else:  # only rank 0 writes result.json: this rank's log keeps why it stopped
-            print(f"rank {rank}: {status} ({reason}): {message}\n{fields.get('traceback', '')}".rstrip(),
+            print(f"rank {rank}: {status} ({reason}): {message}\n{more.get('traceback', '')}".rstrip(),
                   file=sys.stderr)
         return result
 
@@ -135,9 +138,9 @@ def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str
     except (ManifestError, SeedNotFoundError) as err:
         failure = {"reason": "invalid_design", "message": str(err)}
     else:
-        result["design"] = design.name
+        fields["design"] = design.name
         if check and rank == 0:
-            failure = _checked(design, result)
+            failure = _checked(design, fields)
     if (failure := _first_failure(failure, world)) is not None:
         return finish("failed", **failure)
     # Divergence and preemption are agreed inside train(), so every rank leaves it with the
@@ -171,19 +174,31 @@ def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str
         outcome = finish("failed", "error", f"evaluation failed: {type(err).__name__}: {err}", train=train_fields,
                          traceback=traceback.format_exc()[-4000:])
     else:
-        outcome = finish("succeeded", train=train_fields, evaluation=scores, fitness=scores.get("fitness"),
-                         fitness_stderr=scores.get("fitness_stderr"), params=trained.params, tokens=trained.tokens,
-                         steps=trained.steps, final_loss=trained.final_loss, heldout_loss=trained.heldout_loss,
-                         device_seconds=trained.device_seconds)
+        outcome = finish("succeeded", train=train_fields, evaluation=scores, fitness=scores.fitness,
+                         fitness_stderr=scores.fitness_stderr, scores={t: s.score for t, s in scores.scores.items()},
+                         baselines={t: s.baseline for t, s in scores.scores.items() if s.baseline is not None})
     with contextlib.suppress(RuntimeError):  # result.json is written: a rank that is gone does not change it
         _rank0_result(outcome, result_group)
     return outcome
 
 
-def job_arguments(job_file: Path) -> tuple[str, RungConfig, str, DataConfig, int, bool]:
-    job = load_manifest(job_file, VerificationJob)
-    rung = with_overrides(get_rung(job.spec.rung), {k: v for k, v in job.spec.overrides.items()})
-    return job.spec.design, rung, job.spec.tasks, DataConfig(source=job.spec.data), job.spec.seed, job.spec.check
+@dataclass(frozen=True)
+class JobInputs:
+    """What a VerificationJob asks for, resolved: the design reference, the rung with its overrides, ..."""
+
+    design: str
+    rung: RungConfig
+    tasks: str
+    data: DataConfig
+    seed: int
+    check: bool
+    attempt: int
+
+
+def job_inputs(job_file: Path) -> JobInputs:
+    spec = load_manifest(job_file, VerificationJob).spec
+    return JobInputs(spec.design, with_overrides(get_rung(spec.rung), spec.overrides), spec.tasks,
+                     DataConfig(source=spec.data), spec.seed, spec.check, spec.attempt)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,21 +217,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.job:
-            design, rung, tasks, data, seed, check = job_arguments(args.job)
+            job = job_inputs(args.job)
         elif args.design:
-            design, rung = args.design, with_overrides(get_rung(args.rung), parse_overrides(args.set))
-            tasks, data, seed, check = args.tasks, DataConfig(source=args.data), args.seed, not args.no_check
+            job = JobInputs(args.design, with_overrides(get_rung(args.rung), parse_overrides(args.set)), args.tasks,
+                            DataConfig(source=args.data), args.seed, not args.no_check, attempt=1)
         else:
             ap.error("give a DESIGN or --job FILE")
     except (PresetError, ManifestError) as err:
         ap.error(str(err))
-    options = replace(TrainOptions(), metrics_port=args.metrics_port, seed=seed)
+    options = replace(TrainOptions(), metrics_port=args.metrics_port, seed=job.seed)
     try:
-        result = verify(design, rung, args.out, tasks, data, options, check)
+        result = verify(job.design, job.rung, args.out, job.tasks, job.data, options, job.check, job.attempt)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    return {"succeeded": 0, "interrupted": 3}.get(result["status"], 1)
+    return {"succeeded": 0, "interrupted": 3}.get(result.status, 1)
 
 
 if __name__ == "__main__":
