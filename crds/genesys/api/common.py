@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 GROUP = "genesys.dev"
 VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+API_VERSION: Literal["genesys.dev/v1alpha1"] = "genesys.dev/v1alpha1"  # f"{GROUP}/{VERSION}", spelled as a type
+assert API_VERSION == f"{GROUP}/{VERSION}"
 
 # RFC 1123 subdomain, as Kubernetes requires of object names.
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")

@@ -7,7 +7,7 @@ Two phase vocabularies exist on purpose: Kubernetes-style phases (`Running`, sho
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 Operation = Literal["seed", "mutation", "crossover", "scratch"]
 NewOperation = Literal["mutation", "crossover", "scratch"]  # what a design session may do
@@ -75,7 +75,7 @@ def check_parent_count(operation: str, parents: int) -> None:
     """Raise ValueError naming the fix when `operation` cannot take `parents` parents."""
     if operation not in PARENT_COUNTS:
         raise ValueError(f"unknown operation {operation!r}: use one of {', '.join(NEW_OPERATIONS)}")
-    low, high = PARENT_COUNTS[operation]  # type: ignore[index]
+    low, high = PARENT_COUNTS[cast(NewOperation, operation)]
     if parents < low or (high is not None and parents > high):
         want = f"exactly {low}" if low == high else f"at least {low}"
         raise ValueError(f"{operation} takes {want} parent(s), got {parents}: "

@@ -134,7 +134,7 @@ def plot_fitness_history(snapshot: RunSnapshot) -> str:
     colours = rung_colours(snapshot)
     lines, dots = [], []
     for rung in rung_order(snapshot):
-        best, path = -math.inf, []
+        best, path = -math.inf, list[str]()
         for i, design, r, fitness in finished:
             if r != rung:
                 continue
@@ -181,18 +181,18 @@ def plot_budgets(snapshot: RunSnapshot) -> str:
 def plot_fitness_vs_params(snapshot: RunSnapshot) -> str:
     """Every succeeded verification with a parameter count: non-embedding parameters vs fitness."""
     name = "Fitness vs parameters"
-    points = [(d.name, r) for d in snapshot.designs for r in d.rungs
+    points = [(d.name, r, r.params) for d in snapshot.designs for r in d.rungs
               if r.params is not None and r.params > 0 and math.isfinite(r.fitness)]
     if not points:
         return empty(name, "no verification with a parameter count yet")
-    params = [r.params for _, r in points]
+    params = [p for *_, p in points]
     log_x = max(params) / min(params) > 10
     x_range = (min(params) / 1.3, max(params) * 1.3) if log_x else padded(params, floor=0)
-    frame = Frame(x_range, padded([r.fitness for _, r in points]), log_x=log_x)
+    frame = Frame(x_range, padded([r.fitness for _, r, _ in points]), log_x=log_x)
     colours = rung_colours(snapshot)
-    dots = [dot(frame.px(r.params), frame.py(r.fitness), colours[r.rung],
-                f"{design} @ {r.rung}: {r.fitness:.3f}, {svg.format_count(r.params)} params") for design, r in points]
+    dots = [dot(frame.px(size), frame.py(r.fitness), colours[r.rung],
+                f"{design} @ {r.rung}: {r.fitness:.3f}, {svg.format_count(size)} params") for design, r, size in points]
     xticks = log_ticks(*x_range) if log_x else nice_ticks(*x_range)
     body = axes(frame, xticks, nice_ticks(*frame.y_range), ("non-embedding parameters", "fitness"))
-    used = [r for r in rung_order(snapshot) if any(p.rung == r for _, p in points)]
+    used = [r for r in rung_order(snapshot) if any(p.rung == r for _, p, _ in points)]
     return chart(name, body + key([(r, colours[r]) for r in used], frame) + "".join(dots), frame)

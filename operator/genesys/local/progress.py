@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from rich import box
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -79,7 +79,7 @@ def designs_table(designs: list[DesignView], title: str = "designs") -> Table:
 
 def progress_view(snapshot: RunSnapshot, running: list[str]) -> Group:
     top = snapshot.leaderboard()[:5]
-    parts = [summary_line(snapshot), budget_table(snapshot)]
+    parts: list[RenderableType] = [summary_line(snapshot), budget_table(snapshot)]
     if top:
         parts.append(designs_table(top, title="leaderboard (top 5)"))
     parts.append(Text("running: " + (", ".join(running) if running else "-"), style="cyan"))

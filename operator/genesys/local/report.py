@@ -63,7 +63,7 @@ def render_header(snapshot: RunSnapshot) -> str:
         ("phase", phase_badge(snapshot.phase)),
         ("started", esc(moment(snapshot.started_at))),
         ("updated", f"{esc(moment(snapshot.updated_at))} ({duration(elapsed)} in)"),
-        ("designs", f"{len(snapshot.designs)} ({counts(dict(by_phase))})"),
+        ("designs", f"{len(snapshot.designs)} ({counts({str(phase): n for phase, n in by_phase.items()})})"),
         ("verifications", counts(snapshot.verifications)),
         ("design sessions", counts(snapshot.sessions)),
         ("ladder", esc(" \u2192 ".join(snapshot.rungs)) or "\u2014"),

@@ -136,4 +136,4 @@ class RunSnapshot:
 
     def leaderboard(self) -> list[DesignView]:
         """Rated designs, best first."""
-        return sorted((d for d in self.designs if d.rank is not None), key=lambda d: d.rank)
+        return sorted((d for d in self.designs if d.rank is not None), key=lambda d: d.rank or 0)

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from genesys.api.vocabulary import NewOperation, Operation, RecordPhase
 from genesys.evolution import DesignRecord, EvolutionState, SessionRecord, VerificationRecord
 from genesys.evolution.outcomes import VerificationSettlement
 
@@ -203,10 +204,12 @@ class RunStore:
 
     # -- the core's view ----------------------------------------------------------------------
     def state(self, elapsed_hours: float = 0.0) -> EvolutionState:
-        designs = tuple(DesignRecord(d.name, d.operation, d.parents, d.order) for d in self.designs())
-        sessions = tuple(SessionRecord(s.name, s.operation, s.parents, s.phase) for s in self.sessions())
+        # SQLite gives back text: the rows were written from these Literals, so they are cast back
+        designs = tuple(DesignRecord(d.name, cast(Operation, d.operation), d.parents, d.order) for d in self.designs())
+        sessions = tuple(SessionRecord(s.name, cast(NewOperation, s.operation), s.parents, cast(RecordPhase, s.phase))
+                         for s in self.sessions())
         verifications = tuple(
-            VerificationRecord(v.name, v.design, v.rung, v.phase, v.scores, v.baselines, v.fitness,
+            VerificationRecord(v.name, v.design, v.rung, cast(RecordPhase, v.phase), v.scores, v.baselines, v.fitness,
                                v.device_seconds, charged=v.charged, repeat=v.repeat,
                                fitness_stderr=v.summary.get("fitness_stderr"))
             for v in self.verifications()

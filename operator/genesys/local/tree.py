@@ -83,10 +83,10 @@ def best_design(snapshot: RunSnapshot) -> str | None:
     if board:
         return board[0].name
     ladder = {rung: i for i, rung in enumerate(snapshot.rungs)}
-    scored = [d for d in snapshot.designs if d.best is not None]
+    scored = [(d, d.best) for d in snapshot.designs if d.best is not None]
     if not scored:
         return None
-    return max(scored, key=lambda d: (ladder.get(d.best.rung, -1), d.best.fitness)).name
+    return max(scored, key=lambda pair: (ladder.get(pair[1].rung, -1), pair[1].fitness))[0].name
 
 
 def summary(d: DesignView) -> str:
