@@ -20,6 +20,15 @@ FORBIDDEN = {
 }
 # genesys subpackages the runtimes must not import: they run them as processes.
 RUNTIME_FORBIDDEN_GENESYS = {"genesys.gau", "genesys.trainer", "genesys.evaluation", "genesys.agents", "genesys.knowledge"}
+# genesys subpackages a package must not import: the pure core never reaches into a runtime or
+# a component, and the designers never into the local runtime (they run under both runtimes).
+GENESYS_FORBIDDEN = {
+    "operator/genesys/evolution": {"genesys.local", "genesys.operator", "genesys.cli", "genesys.gau",
+                                   "genesys.trainer", "genesys.evaluation", "genesys.agents", "genesys.knowledge"},
+    "crds/genesys/api": {"genesys.evolution", "genesys.local", "genesys.operator", "genesys.cli", "genesys.gau",
+                         "genesys.trainer", "genesys.evaluation", "genesys.agents", "genesys.knowledge"},
+    "agents/genesys/agents": {"genesys.local", "genesys.operator", "genesys.cli"},
+}
 ONLY_IN = {"litellm": "agents/genesys/agents", "lm_eval": "trainer/genesys/evaluation", "weaviate": "agents/genesys/knowledge"}
 
 
@@ -82,3 +91,11 @@ def test_the_api_package_imports_without_torch():
 
     code = "import sys, genesys.api; assert 'torch' not in sys.modules, 'genesys.api pulled in torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("package", sorted(GENESYS_FORBIDDEN))
+def test_genesys_packages_point_one_way(package):
+    bad = [f"{path.relative_to(ROOT)} imports {name}"
+           for path in python_files(package) for name in imports_of(path)
+           if any(name == g or name.startswith(g + ".") for g in GENESYS_FORBIDDEN[package])]
+    assert not bad, "\n".join(bad)
