@@ -49,7 +49,8 @@ def main() -> None:
             "fitness": result.fitness,
             "baseline_fitness": evaluation.baseline_fitness if evaluation else None,
         })
-    print(json.dumps({"benchmark": "cpu_ladder", "design": args.design, "threads": args.threads, "rungs": rows}, indent=2))
+    summary = {"benchmark": "cpu_ladder", "design": args.design, "threads": args.threads, "rungs": rows}
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from genesys.agents.gp.source import (
-    SourceEditError, init_defaults, normalised_code, rename_units, same_value, written_z_keys, z_keys,
+    SourceEditError,
+    init_defaults,
+    normalised_code,
+    rename_units,
+    same_value,
+    written_z_keys,
+    z_keys,
 )
 from genesys.gau.library import get_unit, library
 

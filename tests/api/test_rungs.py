@@ -33,7 +33,8 @@ def test_the_local_example_trains_its_rungs_with_their_overrides():
 
 def test_a_rung_override_wins_over_the_ladder_and_yaml_numbers_take_the_field_type():
     # YAML reads 5e5 as text and 3.0e+5 as a float; tokens is a count either way
-    [rung] = ladder_rungs(_ladder("{overrides: {tokens: 5e5, lr: 1}, rungs: [{name: cpu-1, overrides: {tokens: 3.0e+5}}]}"))
+    [rung] = ladder_rungs(
+        _ladder("{overrides: {tokens: 5e5, lr: 1}, rungs: [{name: cpu-1, overrides: {tokens: 3.0e+5}}]}"))
     assert rung.tokens == 300_000 and isinstance(rung.tokens, int)
     assert rung.lr == 1.0 and isinstance(rung.lr, float)
     assert with_overrides(get_rung("debug"), {"eval_limit": None}).eval_limit is None
@@ -43,8 +44,10 @@ def test_a_rung_override_wins_over_the_ladder_and_yaml_numbers_take_the_field_ty
     ("ladder", "match"),
     [
         ("{overrides: {tokns: 1}}", r"^spec.ladder \(cpu-1\): rung has no field 'tokns'; did you mean tokens\?"),
-        ("{rungs: [{name: cpu-2, overrides: {lr: fast}}]}", r"^spec.ladder \(cpu-2\): rung field lr: cannot read 'fast'"),
-        ("{rungs: [{name: cpu-1, overrides: {tokens: [1]}}]}", r"^spec.ladder \(cpu-1\): rung field tokens: cannot read"),
+        ("{rungs: [{name: cpu-2, overrides: {lr: fast}}]}",
+         r"^spec.ladder \(cpu-2\): rung field lr: cannot read 'fast'"),
+        ("{rungs: [{name: cpu-1, overrides: {tokens: [1]}}]}",
+         r"^spec.ladder \(cpu-1\): rung field tokens: cannot read"),
         ("{preset: null, rungs: [{name: cpu-4}]}", r"^spec.ladder \(cpu-4\): unknown rung 'cpu-4'; did you mean cpu-3"),
     ],
 )

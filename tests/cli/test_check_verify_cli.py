@@ -42,7 +42,8 @@ def test_check_fails_a_bad_design_with_exit_1_naming_unit_and_line(tmp_path):
 
 
 def test_check_rejects_an_invalid_file_with_exit_2(tmp_path):
-    path = _write(tmp_path, "broken.yaml", "apiVersion: genesys.dev/v1alpha1\nkind: Design\nmetadata: {name: x}\nspec: {}\n")
+    path = _write(tmp_path, "broken.yaml",
+                  "apiVersion: genesys.dev/v1alpha1\nkind: Design\nmetadata: {name: x}\nspec: {}\n")
     result = runner.invoke(app, ["check", path])
     assert result.exit_code == 2
     assert "spec.tree: required field is missing" in result.output

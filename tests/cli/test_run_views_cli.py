@@ -89,7 +89,8 @@ def test_unknown_seed_names_the_manifest_with_one_error_prefix(tmp_path):
     result = runner.invoke(app, ["run", str(manifest), "--run-dir", str(tmp_path / "run"), "--metrics-port", "-1"])
     assert result.exit_code == 2
     assert result.stderr.count("error:") == 1, result.stderr
-    assert f"{manifest}: spec.seeds: no seed design named 'retnt'; did you mean retnet?" in " ".join(result.stderr.split())
+    expected = f"{manifest}: spec.seeds: no seed design named 'retnt'; did you mean retnet?"
+    assert expected in " ".join(result.stderr.split())
     assert not (tmp_path / "run").exists()
 
 

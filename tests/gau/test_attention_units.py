@@ -200,7 +200,8 @@ def test_gla_chunked_equals_recurrence(probe, chunk_size):
     q, k = torch.randn(B, H, L, dk, dtype=torch.float64), torch.randn(B, H, L, dk, dtype=torch.float64)
     v = torch.randn(B, H, L, dv, dtype=torch.float64)
     # gates from mild to very strong (per-step decay down to e^-20)
-    log_a = F.logsigmoid(torch.randn(B, H, L, dk, dtype=torch.float64) * 4) * torch.rand(B, H, 1, dk, dtype=torch.float64) * 5
+    log_a = (F.logsigmoid(torch.randn(B, H, L, dk, dtype=torch.float64) * 4)
+             * torch.rand(B, H, 1, dk, dtype=torch.float64) * 5)
     torch.testing.assert_close(unit._chunked(q, k, v, log_a), gla_recurrence(q, k, v, log_a), atol=1e-9, rtol=1e-7)
 
 

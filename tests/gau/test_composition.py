@@ -27,7 +27,8 @@ class Counter(GAUBase):
 
 
 def single_unit_design(name: str, code: str) -> Design:
-    return Design(metadata=ObjectMeta(name="t"), spec=DesignSpec(tree=DesignTree(root=name, units={name: UnitSpec(code=code)})))
+    tree = DesignTree(root=name, units={name: UnitSpec(code=code)})
+    return Design(metadata=ObjectMeta(name="t"), spec=DesignSpec(tree=tree))
 
 
 def test_lm_shapes_and_tied_head():

@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-
 # ---------------------------------------------------------------- ShortConv
 
 @pytest.mark.parametrize("kernel_size", [2, 3, 4, 8])

@@ -19,7 +19,8 @@ def scores(rung: str, fitness: float) -> RungScores:
 
 START = RunSnapshot("demo", "/tmp/run", "Running", 0.0, 1.0, ("cpu-1", "cpu-2"), (design("gpt2", "seed"),),
                     (BudgetView("cpu-1", 4, 4, 0, 1, 0.0), BudgetView("cpu-2", 2, 0, 0, 0, 0.0)), {}, {},
-                    running_sessions=("design-0001",), running_verifications=(("gpt2", "cpu-1", 0), ("gpt2", "cpu-1", 1)))
+                    running_sessions=("design-0001",),
+                    running_verifications=(("gpt2", "cpu-1", 0), ("gpt2", "cpu-1", 1)))
 
 
 def test_the_first_snapshot_reports_what_is_running_but_not_the_past():
@@ -50,7 +51,8 @@ def test_finishes_releases_starts_and_completion_each_give_one_line_in_that_orde
         "verification design-0001 @ cpu-1 started",
     ]
     failed = replace(after, designs=(gpt2, replace(after.designs[1], failed_rungs={"cpu-1": "diverged: loss is nan"}),
-                                     after.designs[2]), running_verifications=(), completed_reason="every budget is spent")
+                                     after.designs[2]),
+                     running_verifications=(), completed_reason="every budget is spent")
     assert run_events(after, failed) == ["verification design-0001 @ cpu-1 failed: diverged: loss is nan",
                                          "run completed: every budget is spent"]
     assert run_events(failed, failed) == []  # nothing new, nothing printed

@@ -31,7 +31,8 @@ def sample() -> RunSnapshot:
     designs = (
         design("gpt", "seed", order=0, rank=3, rungs=[scores("cpu-1", 0.40, 800_000)], quadrant="poor-confident"),
         design("mamba", "seed", order=1, rank=2, rungs=[scores("cpu-1", 0.42, 900_000)]),
-        design("d1", "mutation", ["gpt"], order=2, rank=1, rungs=[scores("cpu-1", 0.45, 850_000), scores("cpu-2", 0.51, 9_000_000)]),
+        design("d1", "mutation", ["gpt"], order=2, rank=1,
+               rungs=[scores("cpu-1", 0.45, 850_000), scores("cpu-2", 0.51, 9_000_000)]),
         design(EVIL, "crossover", ["d1", "mamba"], order=3, rank=4, rungs=[scores("cpu-1", 0.30, 700_000)]),
         design("d3", "mutation", ["d1"], "Failed", order=4, failed_rungs={"cpu-1": "loss is nan at step 12"}),
         design("d4", "scratch", (), "Failed", order=5),
@@ -41,8 +42,8 @@ def sample() -> RunSnapshot:
                (13.0, EVIL, "cpu-1", 0.30), (14.0, "d1", "cpu-2", 0.51))
     budgets = (BudgetView("cpu-1", 16, 8, 5, 1, 150.0), BudgetView("cpu-2", 4, 1, 1, 0, 400.0))
     return RunSnapshot("demo", "/tmp/run", "Running", 1_700_000_000.0, 1_700_003_600.0, ("cpu-1", "cpu-2"), designs,
-                       budgets, {"running": 1, "succeeded": 6, "failed": 1}, {"running": 1, "succeeded": 5, "failed": 1},
-                       history)
+                       budgets, {"running": 1, "succeeded": 6, "failed": 1},
+                       {"running": 1, "succeeded": 5, "failed": 1}, history)
 
 
 def empty() -> RunSnapshot:
@@ -149,7 +150,8 @@ def test_run_without_a_verified_design():
                            (design("gpt", "seed", phase="Implemented"), design("d1", "mutation", ["gpt"], "Failed", 1)),
                            (BudgetView("cpu-1", 4, 0, 0, 0, 0.0),), {"failed": 1}, {}, completed_reason=None)
     root = parse(render_report_html(snapshot))
-    assert [r.get("data-design") for r in by_class(root, "table", "unrated")[0].iter("tr") if r.get("data-design")] == ["gpt", "d1"]
+    rows = by_class(root, "table", "unrated")[0].iter("tr")
+    assert [r.get("data-design") for r in rows if r.get("data-design")] == ["gpt", "d1"]
 
 
 names = st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=6, unique=True)

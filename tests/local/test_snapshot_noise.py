@@ -8,8 +8,8 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from genesys.evolution.outcomes import VerificationSettlement
 from genesys.cli.main import app
+from genesys.evolution.outcomes import VerificationSettlement
 from genesys.local.run_dir import MANIFEST_FILE, STATE_FILE, build_snapshot, open_run
 from genesys.local.store import RunStore
 

@@ -21,7 +21,8 @@ def scores(rung: str, fitness: float) -> RungScores:
 
 
 def design(name, operation="mutation", parents=(), phase="Verified", order=0, rank=None, rungs=(), **kw) -> DesignView:
-    return DesignView(name, phase, operation, tuple(parents), order, f"title of {name}", None, rank, None, tuple(rungs), **kw)
+    return DesignView(name, phase, operation, tuple(parents), order, f"title of {name}", None, rank, None, tuple(rungs),
+                      **kw)
 
 
 def run(*designs: DesignView) -> RunSnapshot:
@@ -42,7 +43,8 @@ def sample() -> RunSnapshot:
 
 
 # design -> the node it hangs under in the tree (None: a root)
-EXPECTED_PARENT = {"gpt": None, "mamba": None, "d1": "gpt", "d2": "d1", "d3": "d1", "d4": "mamba", "d5": UNKNOWN, "d6": "d2"}
+EXPECTED_PARENT = {"gpt": None, "mamba": None, "d1": "gpt", "d2": "d1", "d3": "d1", "d4": "mamba", "d5": UNKNOWN,
+                   "d6": "d2"}
 # every (parent, child) link to a parent that is in the run
 LINKS = {("gpt", "d1"), ("d1", "d2"), ("d1", "d3"), ("mamba", "d3"), ("mamba", "d4"), ("d2", "d6"), ("mamba", "d6")}
 
@@ -74,7 +76,8 @@ def parse(svg_text: str) -> ET.Element:
 
 def nodes_and_links(root: ET.Element) -> tuple[list[str], set[tuple[str, str]]]:
     nodes = [g.get("data-design") for g in root.iter(f"{SVG}g") if g.get("class") == "node"]
-    links = {(p.get("data-parent"), p.get("data-child")) for p in root.iter(f"{SVG}path") if "edge" in p.get("class", "").split()}
+    links = {(p.get("data-parent"), p.get("data-child")) for p in root.iter(f"{SVG}path")
+             if "edge" in p.get("class", "").split()}
     return nodes, links
 
 
@@ -97,7 +100,8 @@ def test_svg_has_one_node_per_design_and_one_edge_per_parent_link():
     nodes, links = nodes_and_links(root)
     assert sorted(nodes) == sorted(EXPECTED_PARENT)
     assert links == LINKS
-    dashed = {(p.get("data-parent"), p.get("data-child")) for p in root.iter(f"{SVG}path") if "secondary" in p.get("class", "")}
+    dashed = {(p.get("data-parent"), p.get("data-child")) for p in root.iter(f"{SVG}path")
+              if "secondary" in p.get("class", "")}
     assert dashed == {("mamba", "d3"), ("mamba", "d6")}
     tips = {g.get("data-design"): g.find(f"{SVG}title").text for g in root.iter(f"{SVG}g") if g.get("class") == "node"}
     assert tips["d3"].startswith("d3: title of d3")
@@ -106,7 +110,8 @@ def test_svg_has_one_node_per_design_and_one_edge_per_parent_link():
 
 def test_hostile_names_and_titles_stay_text():
     evil = "<script>alert('x')</script>&\x01"
-    snapshot = run(design(evil, "seed"), DesignView("child", "Verified", "mutation", (evil,), 1, "</title><b>x", None, None, None))
+    snapshot = run(design(evil, "seed"),
+                   DesignView("child", "Verified", "mutation", (evil,), 1, "</title><b>x", None, None, None))
     text = render_tree_svg(snapshot)
     assert "<script" not in text and "<b>" not in text
     nodes, links = nodes_and_links(parse(text))
@@ -122,7 +127,8 @@ def test_empty_run_renders():
 
 
 def test_two_hundred_designs():
-    designs = [design(f"seed-{i}", "seed", order=i, rank=i + 1, rungs=[scores("cpu-1", 0.3 + i / 100)]) for i in range(5)]
+    designs = [design(f"seed-{i}", "seed", order=i, rank=i + 1, rungs=[scores("cpu-1", 0.3 + i / 100)])
+               for i in range(5)]
     for i in range(5, 200):
         parents = [designs[(i * 7) % i].name] + ([designs[(i * 3) % i].name] if i % 4 == 0 else [])
         designs.append(design(f"design-{i:04d}", "crossover" if i % 4 == 0 else "mutation", parents, order=i))

@@ -12,8 +12,6 @@ from genesys.trainer import corpus
 from genesys.trainer.corpus import Document, embedded_corpus, split_documents, write_split
 
 
-
-
 def test_corpus_is_big_enough_and_every_document_has_provenance():
     docs = embedded_corpus()
     assert sum(len(d.text.encode()) for d in docs) >= 8_000_000

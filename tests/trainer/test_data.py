@@ -22,8 +22,6 @@ from genesys.trainer.data import (
 from genesys.trainer.tokenizer import load_tokenizer
 
 
-
-
 @pytest.fixture(scope="module")
 def tok(_cache):
     return load_tokenizer("embedded-bpe")
@@ -113,7 +111,8 @@ def test_same_seed_same_batches_other_seed_other_batches(tok, jsonl_docs):
 @pytest.mark.parametrize("streaming", [False, True])
 def test_ranks_read_disjoint_documents_that_cover_the_corpus(tok, jsonl_docs, streaming):
     path, docs = jsonl_docs
-    cfg = DataConfig(source=str(path), seq_len=8, batch_size=2, heldout_fraction=0.0, streaming=streaming, shuffle_buffer=0)
+    cfg = DataConfig(source=str(path), seq_len=8, batch_size=2, heldout_fraction=0.0, streaming=streaming,
+                     shuffle_buffer=0)
     loaders = [PackedBatches(cfg, tok, rank=r, world_size=3) for r in range(3)]
     per_rank = []
     for loader in loaders:
@@ -145,7 +144,8 @@ def test_resume_from_state_dict_yields_exactly_the_next_batches(tok, jsonl_docs,
         cfg = DataConfig(seq_len=32, batch_size=2, seed=5)
     else:
         # small rows over a small corpus: the 25 batches cross epoch boundaries
-        cfg = DataConfig(source=str(path), seq_len=24, batch_size=4, seed=5, shuffle_buffer=0, streaming="streaming" in kind)
+        cfg = DataConfig(source=str(path), seq_len=24, batch_size=4, seed=5, shuffle_buffer=0,
+                         streaming="streaming" in kind)
         if kind.endswith("2ranks"):
             rank, world = 1, 2
     first = PackedBatches(cfg, tok, rank=rank, world_size=world)
@@ -163,7 +163,8 @@ def test_resume_from_state_dict_yields_exactly_the_next_batches(tok, jsonl_docs,
 
 def test_streaming_with_a_shuffle_buffer_shuffles_and_resumes(tok, jsonl_docs):
     path, docs = jsonl_docs
-    cfg = DataConfig(source=str(path), seq_len=16, batch_size=2, streaming=True, shuffle_buffer=50, heldout_fraction=0.0)
+    cfg = DataConfig(source=str(path), seq_len=16, batch_size=2, streaming=True, shuffle_buffer=50,
+                     heldout_fraction=0.0)
     tags = tags_in(take(PackedBatches(cfg, tok), 10), tok)
     assert tags != sorted(tags)  # the buffer shuffled the file order
     loader = PackedBatches(cfg, tok)

@@ -11,8 +11,6 @@ from genesys.trainer import tokenizer as tk
 from genesys.trainer.tokenizer import EOS_TOKEN, TokenizerError, load_tokenizer
 
 
-
-
 @pytest.fixture(scope="module")
 def bpe(_cache):
     return load_tokenizer("embedded-bpe")

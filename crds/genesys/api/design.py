@@ -15,7 +15,6 @@ from genesys.api.common import API_VERSION, Condition, ObjectMeta, Strict
 from genesys.api.vocabulary import DesignPhase, Operation
 
 
-
 def _check_unit_name(name: str) -> str:
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ValueError(

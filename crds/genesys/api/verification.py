@@ -15,7 +15,6 @@ from genesys.api.common import API_VERSION, Condition, ObjectMeta, Strict
 from genesys.api.vocabulary import VerificationPhase
 
 
-
 class VerificationJobSpec(Strict):
     evolution: str | None = None
     design: str = Field(description="Design name, or a manifest path / URL in the artifact store")

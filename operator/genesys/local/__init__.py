@@ -1,1 +1,4 @@
-"""genesys.local: the embedded single-machine runtime (SQLite state, subprocess execution, terminal and HTML reports)."""
+"""genesys.local: the embedded single-machine runtime.
+
+SQLite state, subprocess execution, terminal and HTML reports.
+"""

@@ -67,7 +67,8 @@ def run_events(before: RunSnapshot | None, after: RunSnapshot) -> list[str]:
     lines += [f"design session {name} started" for name in after.running_sessions
               if name not in before.running_sessions]
     lines += [f"verification {design} @ {rung}{_repeat(repeat)} started"
-              for design, rung, repeat in after.running_verifications if (design, rung, repeat) not in before.running_verifications]
+              for design, rung, repeat in after.running_verifications
+              if (design, rung, repeat) not in before.running_verifications]
     if after.completed_reason and not before.completed_reason:
         lines.append(f"run completed: {after.completed_reason}")
     return lines

@@ -138,7 +138,8 @@ def plot_fitness_history(snapshot: RunSnapshot) -> str:
         for i, design, r, fitness in finished:
             if r != rung:
                 continue
-            dots.append(dot(frame.px(i), frame.py(fitness), colours[rung], f"#{i} {design} @ {rung}: {fitness:.3f}", 2.5))
+            label = f"#{i} {design} @ {rung}: {fitness:.3f}"
+            dots.append(dot(frame.px(i), frame.py(fitness), colours[rung], label, 2.5))
             best = max(best, fitness)
             x, y = svg.number(frame.px(i)), svg.number(frame.py(best))
             path.append(f"H{x} V{y}" if path else f"M{x},{y}")  # a step: the best holds until beaten

@@ -131,7 +131,8 @@ def leaderboard_row(d: DesignView, rungs: tuple[str, ...], best: str | None) -> 
 def render_leaderboard(snapshot: RunSnapshot) -> str:
     board = snapshot.leaderboard()
     if not board:
-        return '<h2>Leaderboard</h2><p class="muted">No design is rated yet: ratings follow the first verifications.</p>'
+        return ('<h2>Leaderboard</h2>'
+                '<p class="muted">No design is rated yet: ratings follow the first verifications.</p>')
     rungs = plots.rung_order(snapshot)
     heads = ["rank", "design", "operation", "parents", "best rung", *(f"fitness @ {r}" for r in rungs),
              "task scores at best rung", "parameters", "rating", "lead over the seeds", "quadrant"]
@@ -172,7 +173,8 @@ def render_failures(snapshot: RunSnapshot) -> str:
 
 
 def render_plots(snapshot: RunSnapshot) -> str:
-    charts = (plots.plot_fitness_history(snapshot), plots.plot_budgets(snapshot), plots.plot_fitness_vs_params(snapshot))
+    charts = (plots.plot_fitness_history(snapshot), plots.plot_budgets(snapshot),
+              plots.plot_fitness_vs_params(snapshot))
     return f'<h2>Progress</h2><div class="plots">{"".join(charts)}</div>'
 
 

@@ -121,7 +121,8 @@ class RunSnapshot:
     # what is in progress, from the store: design sessions (by design name) and verifications (design, rung)
     running_sessions: tuple[str, ...] = ()
     running_verifications: tuple[tuple[str, str, int], ...] = ()  # (design, rung, repeat)
-    repeats_done: tuple[tuple[str, str, int, float], ...] = ()  # succeeded noise repeats: (design, rung, repeat, fitness)
+    # succeeded noise repeats: (design, rung, repeat, fitness)
+    repeats_done: tuple[tuple[str, str, int, float], ...] = ()
 
     @property
     def elapsed(self) -> float:

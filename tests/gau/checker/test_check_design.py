@@ -10,8 +10,8 @@ from rich.console import Console
 
 from genesys.api import Design, DesignSpec, DesignTree, ObjectMeta, UnitSpec
 from genesys.gau import library, load_design, seed_names
-from genesys.gau.seeds import tree_from_library
 from genesys.gau.checker import CHECK_NAMES, CheckConfig, check_design, quick_config, render_report
+from genesys.gau.seeds import tree_from_library
 
 CHECK_KEYS = {"name", "status", "message", "seconds", "details"}
 

@@ -17,8 +17,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from genesys.api import Design, DesignSpec, DesignTree, ObjectMeta, UnitSpec
 from genesys.gau.checker import check_design, quick_config
-from genesys.gau.checker.config import GiB
 from genesys.gau.checker.causality import check_causality
+from genesys.gau.checker.config import GiB
 from genesys.gau.checker.costs import LiveTensorBytes, check_complexity, check_efficiency, flop_mapping
 from genesys.gau.checker.probes import Probe, check_forward, check_gradients, check_init, check_stability, timed
 from genesys.gau.checker.runner import run_checks

@@ -15,7 +15,14 @@ from genesys.gau.compiler import UnitCompileError, compile_design, compile_unit
 from genesys.gau.composition import GAULanguageModel, build_block, build_lm
 from genesys.gau.library import UnitInfo, get_unit, library, units_by_role
 from genesys.gau.seeds import SeedNotFoundError, seed_design, seed_names
-from genesys.gau.sizing import FittedSize, ParameterCount, SizingError, count_parameters, design_parameters, fit_to_params
+from genesys.gau.sizing import (
+    FittedSize,
+    ParameterCount,
+    SizingError,
+    count_parameters,
+    design_parameters,
+    fit_to_params,
+)
 
 
 def load_design(name_or_path: str | Path) -> Design:

@@ -62,7 +62,8 @@ def threads_from_env() -> tuple[int | None, str]:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{THREADS_ENV}={raw!r} is not a whole number; set it to the threads per process, e.g. 2") from None
+        raise ValueError(
+            f"{THREADS_ENV}={raw!r} is not a whole number; set it to the threads per process, e.g. 2") from None
     if value < 1:
         raise ValueError(f"{THREADS_ENV}={value} must be at least 1")
     return value, THREADS_ENV

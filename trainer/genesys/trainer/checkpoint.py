@@ -45,7 +45,8 @@ def save_checkpoint(
     """Collective: every rank calls it. Returns the checkpoint directory."""
     rank = _rank()
     final, tmp = root / f"step-{step}", root / f"step-{step}.tmp"
-    model_sd, optim_sd = get_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    model_sd, optim_sd = get_state_dict(model, optimizer, options=options)
     if rank == 0:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)

@@ -130,7 +130,8 @@ def resolve_source(config: DataConfig) -> Source:
         else:
             matches = sorted(m for m in glob.glob(str(path), recursive=True) if os.path.isfile(m))
         if not matches:
-            raise DataSourceError(f"DataConfig.source: no file matches {entry!r}; give existing .txt/.jsonl paths or globs")
+            raise DataSourceError(
+                f"DataConfig.source: no file matches {entry!r}; give existing .txt/.jsonl paths or globs")
         bad = [m for m in matches if _suffix_kind(m) is None]
         if bad:
             raise DataSourceError(
@@ -413,4 +414,5 @@ def _fingerprint(config: DataConfig, tokenizer: TextTokenizer, rank: int, world_
     fields = asdict(config)
     fields["source"] = list(config.source) if isinstance(config.source, tuple) else config.source
     fields.pop("heldout_max_documents")
-    return fields | {"tokenizer_name": tokenizer.name, "vocab_size": tokenizer.vocab_size, "rank": rank, "world_size": world_size}
+    return fields | {"tokenizer_name": tokenizer.name, "vocab_size": tokenizer.vocab_size,
+                     "rank": rank, "world_size": world_size}

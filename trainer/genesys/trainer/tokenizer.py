@@ -136,7 +136,8 @@ def _wrap_tokenizers(backend: Any, name: str) -> TextTokenizer:
     eos_id = backend.token_to_id(EOS_TOKEN)
     if eos_id is None:
         raise TokenizerError(f"tokenizer {name!r} has no {EOS_TOKEN} token; add it as a special token")
-    return TextTokenizer(name=name, eos_id=eos_id, vocab_size=backend.get_vocab_size(), _backend=backend, _kind="tokenizers")
+    return TextTokenizer(name=name, eos_id=eos_id, vocab_size=backend.get_vocab_size(), _backend=backend,
+                         _kind="tokenizers")
 
 
 def _from_tokenizer_file(path: Path) -> TextTokenizer:

@@ -9,9 +9,9 @@ Imports genesys.gau (and so torch): command lines import it inside their command
 from genesys.agents.gp.fingerprint import fingerprint, tree_fingerprint
 from genesys.agents.gp.grammar import GraftError
 from genesys.agents.gp.operators import NoCandidateError, crossover, generate, mutate, scratch
-from genesys.api.vocabulary import check_parent_count
 from genesys.agents.gp.proposal import Change
 from genesys.agents.gp.session import Attempt, SessionResult, check_candidate, run_session
+from genesys.api.vocabulary import check_parent_count
 
 __all__ = [
     "Attempt",

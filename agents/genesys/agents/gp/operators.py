@@ -17,8 +17,18 @@ from typing import Any
 
 from genesys.agents.gp.fingerprint import tree_fingerprint
 from genesys.agents.gp.grammar import (
-    GraftError, Subtree, candidates, fill_slots, graft, is_wrapper, library_subtree, make_tree, parents_of,
-    random_subtree, role_of, subtree,
+    GraftError,
+    Subtree,
+    candidates,
+    fill_slots,
+    graft,
+    is_wrapper,
+    library_subtree,
+    make_tree,
+    parents_of,
+    random_subtree,
+    role_of,
+    subtree,
 )
 from genesys.agents.gp.proposal import Change, compact, describe
 from genesys.agents.gp.source import init_defaults, same_value

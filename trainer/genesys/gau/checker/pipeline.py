@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from genesys.api import Design
-from genesys.gau.checker.config import DYNAMIC_CHECKS, GiB, CheckConfig
+from genesys.gau.checker.config import DYNAMIC_CHECKS, CheckConfig, GiB
 from genesys.gau.checker.report import CheckReport, CheckResult
 from genesys.gau.checker.sandbox import SandboxOutcome, run_sandboxed
 from genesys.gau.checker.static import check_format

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from genesys.api import Design
-from genesys.gau.checker.config import DYNAMIC_CHECKS, CheckConfig
 from genesys.gau.checker.causality import check_causality
+from genesys.gau.checker.config import DYNAMIC_CHECKS, CheckConfig
 from genesys.gau.checker.costs import check_complexity, check_efficiency
 from genesys.gau.checker.probes import Probe, check_forward, check_gradients, check_init, check_stability, timed
 from genesys.gau.checker.report import CheckResult

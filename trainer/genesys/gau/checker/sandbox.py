@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genesys.api import Design, dump_manifest
-from genesys.gau.checker.config import GiB, CheckConfig
+from genesys.gau.checker.config import CheckConfig, GiB
 from genesys.gau.checker.report import CheckResult
 
 STDERR_TAIL = 4000  # characters of the child's stderr kept for the report

@@ -22,8 +22,16 @@ from torch import nn
 
 from genesys.api import Design
 from genesys.gau.checker.allowlist import (
-    ACCESSORS, ALLOWED_DUNDER_ATTRS, ALLOWED_DUNDER_NAMES, FORBIDDEN_ATTRS, FORBIDDEN_NAMES, FORBIDDEN_TORCH,
-    FORBIDDEN_TYPING, GAU_NAMES, MAX_CODE_CHARS, SAFE_STDLIB,
+    ACCESSORS,
+    ALLOWED_DUNDER_ATTRS,
+    ALLOWED_DUNDER_NAMES,
+    FORBIDDEN_ATTRS,
+    FORBIDDEN_NAMES,
+    FORBIDDEN_TORCH,
+    FORBIDDEN_TYPING,
+    GAU_NAMES,
+    MAX_CODE_CHARS,
+    SAFE_STDLIB,
 )
 from genesys.gau.checker.report import CheckResult
 
