@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from dataclasses import replace
 
 import pytest
@@ -241,3 +242,61 @@ def test_repeats_do_not_rate_or_count_as_rungs():
     assert massey_ratings(extra, RUNGS) == massey_ratings(records, RUNGS)
     board = {s.design: s for s in leaderboard(state_of(extra, seeds={"s1"}), spec_of())}
     assert board["s1"].rungs == ("a",) and board["s1"].best_fitness == 0.5
+
+
+def random_population(rng: random.Random, designs: int) -> list[VerificationRecord]:
+    """Verifications of `designs` designs at random rungs and tasks, some at chance, some not rated.
+
+    Every fourth design plays only task w at rung c (a second connected group of designs), one
+    design has a task of its own (no game: rating 0), and failures, running runs and repeats
+    are mixed in to be ignored.
+    """
+    records = []
+    for i in range(designs):
+        name, island = f"d{i:02d}", i % 4 == 3
+        for rung in ("c",) if island else [r for r, p in (("a", 0.9), ("b", 0.4)) if rng.random() < p]:
+            tasks = ["w"] if island else [t for t in ("x", "y", "z") if rng.random() < 0.85]
+            scores = {t: rng.random() for t in tasks}
+            baselines = {t: 0.3 for t in tasks if rng.random() < 0.7}
+            phase = rng.choices(["succeeded", "failed", "running"], weights=[8, 1, 1])[0]
+            records.append(replace(verified(name, rung, scores, baselines, phase), fitness_stderr=0.02))
+    records.append(verified("loner", "a", {"own": 0.7}))
+    records.append(replace(verified("d00", "a", {"x": 0.99}), name="d00-a-r1", repeat=1))
+    return records
+
+
+def dense_massey(records, rungs) -> dict[str, float]:
+    """The Massey least squares solved head-on: the n x n normal equations of every game, minimum norm."""
+    np = pytest.importorskip("numpy")
+    mine = {(r.design, r.rung): r for r in records if r.phase == "succeeded" and r.repeat == 0 and r.rung in rungs}
+    designs = sorted({design for design, _ in mine})
+    at = {d: i for i, d in enumerate(designs)}
+    laplacian, margins = np.zeros((len(designs), len(designs))), np.zeros(len(designs))
+    for level, rung in enumerate(rungs):
+        here = [r for (_, where), r in mine.items() if where == rung]
+        for one, two in itertools.combinations(here, 2):
+            for task in set(one.scores) & set(two.scores):
+                if all(task in r.baselines and r.scores[task] <= r.baselines[task] for r in (one, two)):
+                    continue
+                i, j, weight = at[one.design], at[two.design], 2.0**level
+                laplacian[i, i] += weight
+                laplacian[j, j] += weight
+                laplacian[i, j] -= weight
+                laplacian[j, i] -= weight
+                margins[i] += weight * (one.scores[task] - two.scores[task])
+                margins[j] -= weight * (one.scores[task] - two.scores[task])
+    # the minimum-norm solution is orthogonal to every connected group's constant: each sums to zero
+    solution = np.linalg.lstsq(laplacian, margins, rcond=None)[0]
+    return dict(zip(designs, solution.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_massey_matches_a_dense_solve_of_all_games_on_random_populations(seed):
+    records = random_population(random.Random(seed), 60)
+    ratings, expected = massey_ratings(records, RUNGS), dense_massey(records, RUNGS)
+    assert sorted(ratings) == sorted(expected)
+    assert max(abs(ratings[d] - expected[d]) for d in expected) <= 1e-9
+    assert ratings["loner"] == 0.0
+    island = [d for d in ratings if d.startswith("d") and int(d[1:]) % 4 == 3]  # rated at c on w only
+    assert len(island) > 2 and abs(sum(ratings[d] for d in island)) <= 1e-9
+

@@ -7,7 +7,8 @@ rungs are not on one scale, and designs are verified at different sets of rungs,
 plain mean favours whoever skipped the hard rungs. Massey turns every comparison of two
 designs on one task at one rung into a game won by the score difference and finds the
 ratings r that explain all margins best: minimise sum w * (r_i - r_j - margin)^2, with
-the ratings of every connected group of designs summing to zero.
+the ratings of every connected group of designs summing to zero (solved in
+`genesys.evolution.massey`).
 Random-baseline filter: when neither design of a pair beats its random baseline on a
 task at a rung, both are at chance and their difference is noise, so that game is dropped.
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from genesys.api.evolution import EvolutionSpec
+from genesys.evolution.massey import solve_ratings
 from genesys.evolution.state import EvolutionState, VerificationRecord
 
 Quadrant = Literal["good-confident", "good-unconfident", "poor-confident", "poor-unconfident"]
@@ -60,39 +62,6 @@ class Standing:
     @property
     def good(self) -> bool:
         return self.quadrant.startswith("good")
-
-
-@dataclass(frozen=True)
-class _Contest:
-    """The games of one task at one rung: every pair of `players` except pairs of two `at_chance`."""
-
-    weight: float
-    players: tuple[int, ...]  # design indices with a score on the task
-    scores: tuple[float, ...]  # their scores, aligned with players
-    at_chance: tuple[int, ...]  # players at or below their random baseline (a subset of players)
-
-    def apply(self, x: Sequence[float], out: list[float]) -> None:
-        """out += weight * L x, L the Laplacian of this contest's games.
-
-        The games form the complete graph on `players` minus the one on `at_chance`, and a
-        complete graph's Laplacian is K_S x = |S| x_i - sum_S x on S: O(players), not O(pairs).
-        """
-        for group, sign in ((self.players, 1.0), (self.at_chance, -1.0)):
-            if len(group) < 2:
-                continue
-            total = sum(x[i] for i in group)
-            for i in group:
-                out[i] += sign * self.weight * (len(group) * x[i] - total)
-
-
-def rung_weight(index: int) -> float:
-    """Weight of a game at rung `index` (0 = lowest).
-
-    Doubling per rung: a larger model trained on more tokens is both a less noisy and a
-    more relevant measurement (the goal is designs that scale), and far fewer designs
-    reach high rungs, so their few games would otherwise be drowned by the many below.
-    """
-    return 2.0**index
 
 
 def rung_fitness(record: VerificationRecord) -> float | None:
@@ -158,79 +127,18 @@ def _lead(
     return ((fitness - best) / noise, seed) if noise > 0 else (None, None)
 
 
-def _contests(records: Sequence[VerificationRecord], index: Mapping[str, int], rungs: Sequence[str]) -> list[_Contest]:
-    contests = []
-    for level, rung in enumerate(rungs):
-        here = [r for r in records if r.rung == rung]
-        for task in sorted({t for r in here for t in r.scores}):
-            entrants = [r for r in here if task in r.scores]
-            # no baseline known: the game cannot be shown to be noise, so it is kept
-            at_chance = tuple(
-                index[r.design] for r in entrants if task in r.baselines and r.scores[task] <= r.baselines[task]
-            )
-            contests.append(
-                _Contest(
-                    weight=rung_weight(level),
-                    players=tuple(index[r.design] for r in entrants),
-                    scores=tuple(r.scores[task] for r in entrants),
-                    at_chance=at_chance,
-                )
-            )
-    return contests
-
-
-def _solve(contests: Sequence[_Contest], n: int) -> list[float]:
-    """Massey normal equations L r = p by conjugate gradients.
-
-    p = sum_c L_c s_c holds each design's summed margins. L is singular (one null vector
-    per connected group of designs) but the system is consistent, and CG started at 0
-    stays orthogonal to the null space: each group's ratings sum to zero, and a design
-    without games gets 0.
-    """
-
-    def laplacian(x: Sequence[float]) -> list[float]:
-        out = [0.0] * n
-        for c in contests:
-            c.apply(x, out)
-        return out
-
-    p = [0.0] * n
-    for c in contests:
-        s = [0.0] * n
-        for i, score in zip(c.players, c.scores):
-            s[i] = score
-        c.apply(s, p)
-
-    rating = [0.0] * n
-    residual = p[:]
-    direction = p[:]
-    rr = start = sum(v * v for v in residual)
-    for _ in range(2 * n + 10):  # exact arithmetic needs <= n steps; the rest absorbs rounding
-        if rr <= 1e-24 * start or rr == 0.0:
-            break
-        ld = laplacian(direction)
-        curvature = sum(a * b for a, b in zip(direction, ld))
-        if curvature <= 0:
-            break
-        step = rr / curvature
-        rating = [r + step * d for r, d in zip(rating, direction)]
-        residual = [r - step * v for r, v in zip(residual, ld)]
-        rr_next = sum(v * v for v in residual)
-        direction = [r + (rr_next / rr) * d for r, d in zip(residual, direction)]
-        rr = rr_next
-    return rating
+def _passed(records: Sequence[VerificationRecord], rungs: Sequence[str]) -> dict[str, dict[str, VerificationRecord]]:
+    """rung -> design -> its succeeded verification there; calibration repeats measure noise, not designs."""
+    passed: dict[str, dict[str, VerificationRecord]] = {rung: {} for rung in rungs}
+    for r in records:
+        if r.phase == "succeeded" and r.repeat == 0 and (here := passed.get(r.rung)) is not None:
+            here[r.design] = r
+    return passed
 
 
 def massey_ratings(records: Sequence[VerificationRecord], rungs: Sequence[str]) -> dict[str, float]:
     """Rating of every design with a succeeded verification among `records` at one of `rungs`."""
-    # one verification per design and rung counts: calibration repeats measure noise, not designs
-    passed = [r for r in records if r.phase == "succeeded" and r.rung in rungs and r.repeat == 0]
-    mine = list({(r.design, r.rung): r for r in passed}.values())
-    designs = sorted({r.design for r in mine})
-    index = {d: i for i, d in enumerate(designs)}
-    ratings = _solve(_contests(mine, index, rungs), len(designs))
-    # rounding gives equal evidence equal ratings despite solver noise, so ties break by age
-    return {d: round(ratings[index[d]], 12) for d in designs}
+    return solve_ratings(_passed(records, rungs), rungs)
 
 
 def leaderboard(state: EvolutionState, spec: EvolutionSpec) -> list[Standing]:
