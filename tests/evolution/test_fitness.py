@@ -20,6 +20,7 @@ from genesys.evolution import (
     massey_ratings,
     training_spread,
 )
+from genesys.evolution.fitness import Ranking, ranking
 
 RUNGS = ["a", "b", "c"]
 
@@ -300,3 +301,15 @@ def test_massey_matches_a_dense_solve_of_all_games_on_random_populations(seed):
     island = [d for d in ratings if d.startswith("d") and int(d[1:]) % 4 == 3]  # rated at c on w only
     assert len(island) > 2 and abs(sum(ratings[d] for d in island)) <= 1e-9
 
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_ranking_is_the_leaderboard_as_columns(seed):
+    rng = random.Random(seed)
+    records = random_population(rng, 40)
+    records += [repeat(s, "a", k, rng.random()) for s in ("d00", "d01") for k in (2, 3)]
+    state = state_of(records, seeds={"d00", "d01", "d02"})
+    spec = spec_of(goodQuantile=rng.choice([0.2, 0.5, 0.8]), confidentRungs=rng.choice([1, 2, 3]), confidenceZ=1.0)
+    board = leaderboard(state, spec)
+    assert ranking(state, spec) == Ranking.of(board)
+    assert [s.rank for s in board] == list(range(1, len(board) + 1))
+    assert {s.quadrant for s in board} >= {"good-unconfident", "poor-unconfident"}

@@ -6,6 +6,7 @@ import pytest
 
 from genesys.api.evolution import LadderSpec
 from genesys.evolution import EvolutionState, VerificationRecord, budget_usage, rung_budgets
+from genesys.evolution.ladder import release
 
 
 def record(design: str, rung: str, phase: str = "succeeded", charged: bool = True, seconds: float = 0.0):
@@ -90,6 +91,14 @@ def test_a_closed_rung_releases_the_rung_above_in_full():
     usage = budget_usage(state, budgets, closed={"cpu-1"})
     assert usage["cpu-2"].released == 4
     assert usage["cpu-3"].released == 0  # cpu-2 is neither used nor closed
+
+
+@pytest.mark.parametrize("closed", [(), ("cpu-1",), ("cpu-2",), ("cpu-1", "cpu-2"), ("cpu-1", "cpu-2", "cpu-3")])
+def test_usage_counted_once_and_released_again_is_usage_with_those_rungs_closed(closed):
+    budgets = rung_budgets(LadderSpec(preset="cpu"))  # 16, 4, 1
+    state = state_of(record("a", "cpu-1"), record("b", "cpu-1", "running"), record("a", "cpu-2", seconds=7))
+    counted = budget_usage(state, budgets, closed=("cpu-1",))  # released runs are set again, counts are kept
+    assert release(counted, budgets, closed) == budget_usage(state, budgets, closed)
 
 
 def test_device_hours_stop_admission_once_finished_time_reaches_the_limit():

@@ -20,6 +20,8 @@ from genesys.evolution import (
     verification_candidates,
     verification_queue,
 )
+from genesys.evolution.fitness import Ranking
+from genesys.evolution.selection import ParentPools, parent_candidates
 
 RUNGS = ["a", "b", "c"]
 
@@ -130,6 +132,19 @@ def test_crossover_parents_are_distinct_and_topped_up_from_the_next_pools():
         assert len(parents) == len(set(parents)) == 3
         assert parents[0] == "p" and parents[1] == "q"  # good-confident, then good-unconfident, then any rated
     assert select_parents(state, spec, rng, "scratch") == ()
+
+
+def test_a_board_passed_in_and_the_ranking_read_from_the_state_choose_alike():
+    state = population(QUADRANTS, others="pqrt", started=1)
+    spec = spec_of(warmupDesigns=0, exploreProbability=0.3, restartProbability=0.2, crossoverParents=3)
+    board = leaderboard(state, spec)
+    assert ParentPools.of(state, Ranking.of(board)).candidates == len(parent_candidates(state, board)) == 6
+    assert verification_candidates(state, spec, board) == verification_candidates(state, spec)
+    for seed in range(40):
+        given, read = random.Random(seed), random.Random(seed)
+        operation = choose_operation(state, spec, given, board)
+        assert operation == choose_operation(state, spec, read)
+        assert select_parents(state, spec, given, operation, board) == select_parents(state, spec, read, operation)
 
 
 def test_new_designs_come_first_at_the_lowest_rung_oldest_first():

@@ -9,7 +9,7 @@ so a runtime that crashes and rebuilds its state cannot charge a run twice (DESI
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from genesys.api.evolution import LadderSpec
@@ -104,29 +104,47 @@ def budget_usage(
     Calibration repeats (`repeat` > 0, ladder.seedRepeats) take no run and reserve none, but
     their device time counts: device-hours measure what was spent, whatever for.
     """
-    closed = set(closed)
-    by_rung: dict[str, list[VerificationRecord]] = {b.name: [] for b in budgets}
-    for record in state.verifications:
-        if record.rung in by_rung:
-            by_rung[record.rung].append(record)
+    names = [b.name for b in budgets]
+    used, running, seconds = dict.fromkeys(names, 0), dict.fromkeys(names, 0), dict.fromkeys(names, 0.0)
+    for r in state.verifications:  # one pass: every plan counts every verification of the run
+        if r.rung not in used:
+            continue
+        if charged(r):
+            seconds[r.rung] += r.device_seconds
+            if r.repeat == 0:
+                used[r.rung] += 1
+        elif r.phase == "running" and r.repeat == 0:
+            running[r.rung] += 1
+    counted = {
+        b.name: Usage(
+            rung=b.name,
+            runs=b.runs,
+            used=used[b.name],
+            running=running[b.name],
+            released=b.runs,
+            device_seconds=seconds[b.name],
+            device_hours=b.device_hours,
+        )
+        for b in budgets
+    }
+    return release(counted, budgets, closed)
 
-    usage: dict[str, Usage] = {}
+
+def release(
+    usage: Mapping[str, Usage], budgets: Sequence[RungBudgetPlan], closed: Iterable[str] = ()
+) -> dict[str, Usage]:
+    """`usage` with the runs each rung has released, given the `closed` rungs (see `budget_usage`).
+
+    Release depends on the closed rungs and those on usage, so the planner counts once and releases twice.
+    """
+    closed = set(closed)
+    released: dict[str, Usage] = {}
     below: Usage | None = None
     for budget in budgets:
-        records = by_rung[budget.name]
-        spent = [r for r in records if charged(r)]
-        current = Usage(
-            rung=budget.name,
-            runs=budget.runs,
-            used=sum(r.repeat == 0 for r in spent),
-            running=sum(r.phase == "running" and r.repeat == 0 for r in records),
-            released=budget.runs,
-            device_seconds=sum(r.device_seconds for r in spent),
-            device_hours=budget.device_hours,
-        )
+        current = replace(usage[budget.name], released=budget.runs)
         if budget.gradual and below is not None and not (below.spent or below.rung in closed):
             # below.runs > 0 here: a rung without runs is spent
             current = replace(current, released=min(budget.runs, budget.runs * below.used // below.runs))
-        usage[budget.name] = current
+        released[budget.name] = current
         below = current
-    return usage
+    return released

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from genesys.api.evolution import EvolutionSpec
-from genesys.evolution.fitness import Standing, leaderboard
-from genesys.evolution.ladder import RungBudgetPlan, Usage, budget_usage, rung_budgets
+from genesys.evolution.fitness import Standing, ranking
+from genesys.evolution.ladder import RungBudgetPlan, Usage, budget_usage, release, rung_budgets
 from genesys.evolution.selection import (
-    choose_operation,
-    select_parents,
+    ParentPools,
+    candidates_of,
+    pick_operation,
+    pick_parents,
+    queue_of,
     verification_candidates,
-    verification_queue,
 )
 from genesys.evolution.state import (
     Action,
@@ -71,17 +73,29 @@ def closed_rungs(
     drained rung; the release above then shrinks back, which only delays new starts there.
     """
     budgets = rung_budgets(spec.ladder) if budgets is None else budgets
-    usage = budget_usage(state, budgets)
-    waiting = Counter(rung for _, rung in verification_candidates(state, spec, board))
+    pairs = verification_candidates(state, spec, board)
     running = Counter(r.rung for r in state.verifications if r.phase == "running")
-    below_closed = design_stop(state, spec) is not None
+    return _closed(state, budgets, budget_usage(state, budgets), pairs, running, design_stop(state, spec))
+
+
+def _closed(
+    state: EvolutionState,
+    budgets: Sequence[RungBudgetPlan],
+    usage: Mapping[str, Usage],
+    pairs: Sequence[tuple[str, str]],
+    running: Mapping[str, int],
+    stopped: str | None,
+) -> frozenset[str]:
+    """`closed_rungs` from what the planner has counted already: candidates, running verifications, stop rule."""
+    waiting = Counter(rung for _, rung in pairs)
+    below_closed = stopped is not None
     below_running = sum(s.phase == "running" for s in state.sessions)
     closed = set()
     for budget in budgets:
         done = usage[budget.name].spent or (below_closed and below_running == 0 and waiting[budget.name] == 0)
         if done:
             closed.add(budget.name)
-        below_closed, below_running = done, running[budget.name]
+        below_closed, below_running = done, running.get(budget.name, 0)
     return frozenset(closed)
 
 
@@ -112,7 +126,8 @@ def _session_slots(
     included, as they will produce one) plus the new ones; and that backlog stays within
     `parallelism.verifications`, so designs are not made faster than they can be verified.
     """
-    verified = {r.design for r in state.verifications if r.rung in spec.ladder.rung_names()}
+    rungs = set(spec.ladder.rung_names())
+    verified = {r.design for r in state.verifications if r.rung in rungs}
     first_runs = [a for a in started if a.rung == lowest.rung and a.repeat == 0]
     running = sum(s.phase == "running" for s in state.sessions)
     waiting = sum(d.name not in verified for d in state.designs) - len(first_runs) + running
@@ -128,12 +143,12 @@ def _session_slots(
 
 
 def _start_sessions(
-    state: EvolutionState, spec: EvolutionSpec, rng: random.Random, board: Sequence[Standing], count: int
+    state: EvolutionState, spec: EvolutionSpec, rng: random.Random, pools: ParentPools, count: int
 ) -> list[StartDesignSession]:
     started = []
-    for _ in range(count):
-        operation = choose_operation(state, spec, rng, board)
-        parents = select_parents(state, spec, rng, operation, board)
+    for _ in range(count):  # `pools` holds for all: new sessions change neither the ranking nor the seeds
+        operation = pick_operation(state, spec, rng, pools)
+        parents = pick_parents(state, spec, rng, operation, pools)
         name = f"design-{len(state.sessions) + 1:04d}"
         started.append(StartDesignSession(name, operation, parents, seed=rng.randrange(2**31)))
         # the next choice sees this session: warm-up counting and names move on
@@ -166,19 +181,22 @@ def plan(state: EvolutionState, spec: EvolutionSpec, rng: random.Random) -> list
     `[Complete(reason)]` comes exactly when nothing runs and nothing more can start.
     """
     budgets = rung_budgets(spec.ladder)
-    board = leaderboard(state, spec)
-    running_verifications = sum(r.phase == "running" for r in state.verifications)
-    busy = running_verifications > 0 or any(s.phase == "running" for s in state.sessions)
-    usage = budget_usage(state, budgets, closed_rungs(state, spec, budgets, board))
+    ranked = ranking(state, spec)
+    pairs = candidates_of(state, spec, ranked)
+    running = Counter(r.rung for r in state.verifications if r.phase == "running")
+    busy = running.total() > 0 or any(s.phase == "running" for s in state.sessions)
+    stopped = design_stop(state, spec)
+    counted = budget_usage(state, budgets)
+    usage = release(counted, budgets, _closed(state, budgets, counted, pairs, running, stopped))
 
     actions: list[Action] = []
     if not wall_time_over(state, spec):
-        slots = spec.parallelism.verifications - running_verifications
-        verifications = _start_verifications(verification_queue(state, spec, board), usage, slots)
+        slots = spec.parallelism.verifications - running.total()
+        verifications = _start_verifications(queue_of(state, spec, pairs), usage, slots)
         actions += verifications
-        if design_stop(state, spec) is None:
+        if stopped is None:
             count = _session_slots(state, spec, usage[budgets[0].name], verifications)
-            actions += _start_sessions(state, spec, rng, board, count)
+            actions += _start_sessions(state, spec, rng, ParentPools.of(state, ranked), count)
     if actions or busy:
         return actions
     return [Complete(_completion_reason(state, spec, usage))]

@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Literal
 
 from genesys.api.evolution import EvolutionSpec
-from genesys.evolution.fitness import Standing, leaderboard
-from genesys.evolution.state import EvolutionState, VerificationRecord
+from genesys.evolution.fitness import Ranking, Standing, ranking
+from genesys.evolution.state import EvolutionState
 
 NewOperation = Literal["mutation", "crossover", "scratch"]
 
 
 def seeds_of(state: EvolutionState) -> list[str]:
     """The seed designs, oldest first."""
-    return [d.name for d in sorted(state.designs, key=lambda d: (d.order, d.name)) if d.operation == "seed"]
+    seeds = (d for d in state.designs if d.operation == "seed")  # a handful: sort them, not every design
+    return [d.name for d in sorted(seeds, key=lambda d: (d.order, d.name))]
 
 
 def in_warmup(state: EvolutionState, spec: EvolutionSpec) -> bool:
@@ -35,11 +38,35 @@ def in_warmup(state: EvolutionState, spec: EvolutionSpec) -> bool:
 def parent_candidates(state: EvolutionState, board: Sequence[Standing]) -> list[str]:
     """Designs that may be parents: the rated ones and the seeds (a restart needs no rating)."""
     rated = [s.design for s in board]
-    return rated + [s for s in seeds_of(state) if s not in set(rated)]
+    known = set(rated)
+    return rated + [s for s in seeds_of(state) if s not in known]
 
 
 def parents_needed(spec: EvolutionSpec, operation: NewOperation) -> int:
     return {"mutation": 1, "crossover": spec.selection.crossover_parents, "scratch": 0}[operation]
+
+
+@dataclass(frozen=True)
+class ParentPools:
+    """What parents are drawn from, read once from a ranking: every session of a plan shares it."""
+
+    seeds: list[str]  # oldest first
+    rated: list[str]  # in ranking order
+    quadrants: dict[str, list[str]]  # quadrant -> its designs, in ranking order
+    candidates: int  # how many designs may be parents (see `parent_candidates`)
+
+    @classmethod
+    def of(cls, state: EvolutionState, ranked: Ranking) -> ParentPools:
+        quadrants: dict[str, list[str]] = {}
+        for design, quadrant in zip(ranked.designs, ranked.quadrants, strict=True):
+            quadrants.setdefault(quadrant, []).append(design)
+        seeds, rated = seeds_of(state), ranked.designs
+        known = set(rated)
+        return cls(seeds, rated, quadrants, len(rated) + sum(s not in known for s in seeds))
+
+
+def _ranked(state: EvolutionState, spec: EvolutionSpec, board: Sequence[Standing] | None) -> Ranking:
+    return ranking(state, spec) if board is None else Ranking.of(board)
 
 
 def choose_operation(
@@ -50,16 +77,19 @@ def choose_operation(
     Crossover without enough candidate parents becomes a mutation, and a mutation with
     no candidate at all becomes scratch, so a session can always start.
     """
-    board = leaderboard(state, spec) if board is None else board
-    candidates = parent_candidates(state, board)
+    return pick_operation(state, spec, rng, ParentPools.of(state, _ranked(state, spec, board)))
+
+
+def pick_operation(state: EvolutionState, spec: EvolutionSpec, rng: random.Random, pools: ParentPools) -> NewOperation:
+    """`choose_operation` from pools read before."""
     operation: NewOperation = "mutation"
     if not in_warmup(state, spec):
         mix = spec.selection.operations
         operations: list[NewOperation] = ["mutation", "crossover", "scratch"]
         [operation] = rng.choices(operations, weights=[mix.mutation, mix.crossover, mix.scratch])
-    if operation == "crossover" and len(candidates) < spec.selection.crossover_parents:
+    if operation == "crossover" and pools.candidates < spec.selection.crossover_parents:
         operation = "mutation"
-    if operation == "mutation" and not candidates:
+    if operation == "mutation" and not pools.candidates:
         operation = "scratch"
     return operation
 
@@ -78,28 +108,33 @@ def select_parents(
     Early on nothing is confident, so the pools fall back to good & unconfident, then any
     rated design, then the seeds. During warm-up the seeds come first.
     """
+    if parents_needed(spec, operation) == 0:
+        return ()
+    return pick_parents(state, spec, rng, operation, ParentPools.of(state, _ranked(state, spec, board)))
+
+
+def pick_parents(
+    state: EvolutionState, spec: EvolutionSpec, rng: random.Random, operation: NewOperation, pools: ParentPools
+) -> tuple[str, ...]:
+    """`select_parents` from pools read before."""
     needed = parents_needed(spec, operation)
     if needed == 0:
         return ()
-    board = leaderboard(state, spec) if board is None else board
-    quadrant: dict[str, list[str]] = {}
-    for s in board:
-        quadrant.setdefault(s.quadrant, []).append(s.design)
-    rated = [s.design for s in board]
-    seeds = seeds_of(state)
-    fallback = [quadrant.get("good-confident", []), quadrant.get("good-unconfident", []), rated, seeds]
+    quadrant = pools.quadrants
+    fallback = [quadrant.get("good-confident", []), quadrant.get("good-unconfident", []), pools.rated, pools.seeds]
     if in_warmup(state, spec):
-        pools = [seeds, rated]
+        order = [pools.seeds, pools.rated]
     elif rng.random() < spec.selection.restart_probability:
-        pools = [seeds, *fallback]
+        order = [pools.seeds, *fallback]
     elif rng.random() < spec.selection.explore_probability:
-        pools = [quadrant.get("poor-confident", []), *fallback]
+        order = [quadrant.get("poor-confident", []), *fallback]
     else:
-        pools = fallback
+        order = fallback
 
     chosen: list[str] = []
-    for pool in pools:
-        fresh = [d for d in pool if d not in chosen]
+    for pool in order:
+        # the pool itself while nothing is chosen: copying thousands of names per session adds up
+        fresh = [d for d in pool if d not in chosen] if chosen else pool
         chosen += rng.sample(fresh, min(needed - len(chosen), len(fresh)))
         if len(chosen) == needed:
             break
@@ -120,25 +155,28 @@ def verification_candidates(
     pair that already has a verification record (in any phase) is proposed again.
     Calibration repeats (see `repeat_candidates`) neither count nor block here.
     """
-    rungs = spec.ladder.rung_names()
-    board = leaderboard(state, spec) if board is None else board
-    records: dict[str, dict[str, VerificationRecord]] = {}
-    for r in state.verifications:
-        if r.rung in rungs and r.repeat == 0:
-            records.setdefault(r.design, {})[r.rung] = r
+    return candidates_of(state, spec, _ranked(state, spec, board))
 
-    pairs = [
-        (d.name, rungs[0])
-        for d in sorted(state.designs, key=lambda d: (d.order, d.name))
-        if d.name not in records
-    ]
-    for standing in sorted((s for s in board if s.good), key=lambda s: (s.confident, s.rank)):
-        mine = records.get(standing.design, {})
-        if any(r.phase != "succeeded" for r in mine.values()):
-            continue
-        above = rungs.index(standing.best_rung) + 1
-        if above < len(rungs) and rungs[above] not in mine:
-            pairs.append((standing.design, rungs[above]))
+
+def candidates_of(state: EvolutionState, spec: EvolutionSpec, ranked: Ranking) -> list[tuple[str, str]]:
+    """`verification_candidates` from a ranking read before."""
+    rungs = spec.ladder.rung_names()
+    phases: dict[str, dict[str, str]] = {rung: {} for rung in rungs}  # rung -> design -> phase there
+    for r in state.verifications:
+        if r.repeat == 0 and (here := phases.get(r.rung)) is not None:
+            here[r.design] = r.phase
+    tried = set().union(*phases.values())
+    blocked = {design for here in phases.values() for design, phase in here.items() if phase != "succeeded"}
+
+    fresh = (d for d in state.designs if d.name not in tried)
+    pairs = [(d.name, rungs[0]) for d in sorted(fresh, key=lambda d: (d.order, d.name))]
+    columns = zip(ranked.confident, ranked.ranks, ranked.designs, ranked.quadrants, ranked.best_rungs, strict=True)
+    good = [row for row in columns if row[3].startswith("good") and row[2] not in blocked]
+    above = {rung: i + 1 for i, rung in enumerate(rungs)}
+    for _, _, design, _, best in sorted(good, key=itemgetter(0, 1)):
+        level = above[best]
+        if level < len(rungs) and design not in phases[rungs[level]]:
+            pairs.append((design, rungs[level]))
     return pairs
 
 
@@ -149,11 +187,14 @@ def repeat_candidates(state: EvolutionState, spec: EvolutionSpec) -> list[tuple[
     spec.seed + repeat), to measure training noise. Repeats of a seed wait for its first
     verification to succeed: a seed that fails to train calibrates nothing.
     """
-    lowest = spec.ladder.rung_names()[0]
-    mine = {(r.design, r.repeat): r.phase for r in state.verifications if r.rung == lowest}
+    if spec.ladder.seed_repeats <= 1:
+        return []
+    lowest, seeds = spec.ladder.rung_names()[0], seeds_of(state)
+    wanted = set(seeds)
+    mine = {(r.design, r.repeat): r.phase for r in state.verifications if r.rung == lowest and r.design in wanted}
     return [
         (seed, lowest, repeat)
-        for seed in seeds_of(state)
+        for seed in seeds
         if mine.get((seed, 0)) == "succeeded"
         for repeat in range(1, spec.ladder.seed_repeats)
         if (seed, repeat) not in mine
@@ -169,7 +210,13 @@ def verification_queue(
     `verification_candidates`: the noise estimate is wanted before new designs are judged
     against the seeds, and new designs would otherwise starve the repeats.
     """
-    pairs = verification_candidates(state, spec, board)
+    return queue_of(state, spec, verification_candidates(state, spec, board))
+
+
+def queue_of(
+    state: EvolutionState, spec: EvolutionSpec, pairs: Sequence[tuple[str, str]]
+) -> list[tuple[str, str, int]]:
+    """`verification_queue` from the `verification_candidates` found before."""
     seeds, lowest = set(seeds_of(state)), spec.ladder.rung_names()[0]
     first = [(d, r, 0) for d, r in pairs if d in seeds and r == lowest]
     rest = [(d, r, 0) for d, r in pairs if not (d in seeds and r == lowest)]
