@@ -34,7 +34,7 @@ def _evolution(tmp_path: Path, seeds: str = "[gpt2]", overrides: str = "{tokens:
 def test_a_valid_run_dir_is_created_with_its_seeds_and_reopened(tmp_path):
     run = prepare_run(_evolution(tmp_path), tmp_path / "run")
     assert [d.name for d in run.store.designs()] == ["gpt2"]
-    assert run.artifacts.design_file("gpt2").exists()
+    assert Path(run.artifacts.design_file("gpt2")).exists()
     run.store.close()
     again = prepare_run(_evolution(tmp_path), tmp_path / "run")  # resuming: same spec, same state
     assert [d.name for d in again.store.designs()] == ["gpt2"]
@@ -84,11 +84,28 @@ def test_cli_reports_one_clear_line_and_exit_2(tmp_path):
     assert result.exit_code == 2 and "holds no genesys run" in result.output
 
 
-def test_a_remote_artifact_store_is_refused_by_the_local_runtime(tmp_path):
+def test_a_store_that_cannot_be_used_is_refused_before_anything_is_created(tmp_path):
     path = _evolution(tmp_path)
-    path.write_text(path.read_text() + "  artifacts: {url: 's3://bucket/genesys'}\n")
-    with pytest.raises(RunDirError, match="local directory"):
+    path.write_text(path.read_text() + "  artifacts: {url: 'nope://bucket/genesys'}\n")
+    with pytest.raises(RunDirError, match="spec.artifacts.url: .*unknown store protocol nope://"):
         prepare_run(path, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_store_without_credentials_is_refused_before_anything_is_created(tmp_path, monkeypatch):
+    s3fs = pytest.importorskip("s3fs", reason="the s3 extra is not installed")
+    path = _evolution(tmp_path)
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to look for
+    s3fs.S3FileSystem.clear_instance_cache()  # fsspec would reuse a client made with other credentials
+    try:
+        with pytest.raises(RunDirError, match="cannot reach the store .*check its credentials"):
+            prepare_run(path, tmp_path / "run", store=f"s3://genesys-test-{tmp_path.name}/runs")
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()  # nor should later tests reuse this one
     assert not (tmp_path / "run").exists()
 
 

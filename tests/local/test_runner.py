@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from genesys.api import storage
 from genesys.api.results import VerificationResult
 from genesys.evolution import StartVerification
 from genesys.local.executor import Finished
@@ -41,9 +42,7 @@ def _finished(kind: str, name: str, code: int) -> Finished:
 
 
 def _write_result(runner: Runner, name: str, result: VerificationResult) -> None:
-    directory = runner.run.artifacts.verification_dir(name)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "result.json").write_text(result.to_json())
+    storage.write_text(runner.run.artifacts.layout.result_file(name), result.to_json())
 
 
 def test_a_child_that_exits_without_a_result_fails_with_the_reason(runner):

@@ -12,6 +12,7 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -19,6 +20,9 @@ from rich.live import Live
 from rich.syntax import Syntax
 
 from genesys.cli.errors import err_console, usage_error
+
+if TYPE_CHECKING:
+    from genesys.api import Design
 
 console = Console()
 RUN_DIR_HELP = "The run directory (default: the most recent run under ./runs)."
@@ -64,6 +68,9 @@ def _manifest_problem(message: str, evolution_file: Path) -> str:
 def run(
     evolution_file: Path = typer.Argument(..., help="An Evolution manifest, e.g. examples/evolution-local.yaml."),
     run_dir: Path = typer.Option(None, help="Where state and artifacts go (default: ./runs/<evolution name>)."),
+    store: str = typer.Option(None, help="The artifact store: a directory or an fsspec URL such as s3://bucket/runs "
+                                         "(needs pip install 'genesys-lm[s3]'); overrides spec.artifacts.url. "
+                                         "A run keeps the store it started with."),
     metrics_port: int = typer.Option(0, help="Serve Prometheus metrics on 127.0.0.1:PORT (0: a free port; -1: off)."),
     quiet: bool = typer.Option(False, help="No progress output: no live view on a terminal, no event lines "
                                            "into a log or pipe."),
@@ -108,7 +115,8 @@ def run(
             live.update(progress_view(snapshot, running))
 
     try:
-        result = run_evolution(evolution_file, RunOptions(run_dir=run_dir), on_turn=on_turn, on_start=on_start)
+        result = run_evolution(evolution_file, RunOptions(run_dir=run_dir, store=store), on_turn=on_turn,
+                               on_start=on_start)
     except ManifestError as err:
         raise usage_error(str(err)) from None
     except RunDirError as err:
@@ -162,12 +170,29 @@ def designs(
         console.print(designs_table(chosen))
 
 
+def _print_design(manifest: Design) -> None:
+    """Proposal, unit tree and code of a Design manifest."""
+    if manifest.spec.proposal:
+        console.print(f"[bold]{manifest.spec.proposal.title}[/]\n{manifest.spec.proposal.abstract}")
+        if manifest.spec.proposal.body:
+            console.print(manifest.spec.proposal.body)
+    tree = manifest.spec.tree
+    console.print(f"\n[bold]tree[/] (root {tree.root})")
+    for name in reversed(tree.reachable()):
+        unit = tree.units.get(name)
+        args = f" args={unit.args}" if unit and unit.args else ""
+        console.print(f"  {name} -> {', '.join(unit.children) if unit else '(placeholder)'}{args}")
+    for name in reversed(tree.reachable()):
+        if name in tree.units and tree.units[name].code:
+            console.print(Syntax(tree.units[name].code, "python", line_numbers=False, word_wrap=True))
+
+
 def show(
     design: str = typer.Argument(..., help="A design name (see `genesys designs`)."),
     run_dir: Path = typer.Option(None, help=RUN_DIR_HELP),
 ) -> None:
     """One design: proposal, unit tree, code, check report and scores per rung."""
-    from genesys.api import Design, load_manifest
+    from genesys.api import ManifestError
     from genesys.api.naming import suggest
 
     run, snap = _snapshot(run_dir)
@@ -176,22 +201,12 @@ def show(
     except KeyError:
         raise usage_error(f"no design {design!r} in {run.run_dir}; {suggest(design, [d.name for d in snap.designs])}")
     console.rule(f"{view.name}  ({view.operation} of {', '.join(view.parents) or '-'}; {view.phase})")
-    path = run.artifacts.design_file(design)
-    if path.exists():
-        manifest = load_manifest(path, Design)
-        if manifest.spec.proposal:
-            console.print(f"[bold]{manifest.spec.proposal.title}[/]\n{manifest.spec.proposal.abstract}")
-            if manifest.spec.proposal.body:
-                console.print(manifest.spec.proposal.body)
-        tree = manifest.spec.tree
-        console.print(f"\n[bold]tree[/] (root {tree.root})")
-        for name in reversed(tree.reachable()):
-            unit = tree.units.get(name)
-            args = f" args={unit.args}" if unit and unit.args else ""
-            console.print(f"  {name} -> {', '.join(unit.children) if unit else '(placeholder)'}{args}")
-        for name in reversed(tree.reachable()):
-            if name in tree.units and tree.units[name].code:
-                console.print(Syntax(tree.units[name].code, "python", line_numbers=False, word_wrap=True))
+    try:
+        manifest = run.artifacts.read_design(design)
+    except ManifestError as broken:
+        raise usage_error(f"{broken}\n(the design's file in the artifact store is broken)") from None
+    if manifest is not None:
+        _print_design(manifest)
     report = run.artifacts.read_check(design)
     if report is not None:
         checks = ", ".join(f"{c.name}:{c.status}" for c in report.checks)

@@ -1,17 +1,18 @@
 """The local runtime's side of the artifact store: write job manifests, read children's files back.
 
-Paths come from `genesys.api.ArtifactLayout`; the files are `genesys.api` models. Children
-write atomically (temp file + rename), so a file that exists is complete; a malformed one
-comes back as a `ContractError` for the core to settle (genesys.evolution.outcomes).
+The store is a local directory or an fsspec URL (s3://...), read and written through
+`genesys.api.storage`; paths come from `genesys.api.ArtifactLayout`; the files are
+`genesys.api` models. Children write each file atomically, so a file that exists is
+complete; a malformed one comes back as a `ContractError` for the core to settle
+(genesys.evolution.outcomes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from genesys.api import Design, ManifestError, VerificationJob, dump_manifest, load_manifest
+from genesys.api import Design, ManifestError, VerificationJob, dump_manifest, storage
 from genesys.api.artifacts import ArtifactLayout
 from genesys.api.common import ObjectMeta
 from genesys.api.contract import ContractError
@@ -25,46 +26,54 @@ EVOLUTION_LABEL = "genesys.dev/evolution"
 
 @dataclass(frozen=True)
 class ArtifactStore:
-    root: Path
+    root: str  # a local directory or an fsspec URL
     evolution: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", str(self.root))  # a Path names a local directory
 
     @property
     def layout(self) -> ArtifactLayout:
-        return ArtifactLayout(root=str(self.root), evolution=self.evolution)
+        return ArtifactLayout(root=self.root, evolution=self.evolution)
 
-    def design_dir(self, design: str) -> Path:
-        return Path(self.layout.design_dir(design))
+    def design_dir(self, design: str) -> str:
+        return self.layout.design_dir(design)
 
-    def design_file(self, design: str) -> Path:
-        return Path(self.layout.design_file(design))
+    def design_file(self, design: str) -> str:
+        return self.layout.design_file(design)
 
-    def verification_dir(self, name: str) -> Path:
-        return Path(self.layout.verification_dir(name))
+    def verification_dir(self, name: str) -> str:
+        return self.layout.verification_dir(name)
 
-    def write_design(self, design: Design) -> Path:
-        path = self.design_file(design.name)
-        write_atomic(path, dump_manifest(design))
-        return path
+    def write_design(self, design: Design) -> str:
+        url = self.design_file(design.name)
+        storage.write_text(url, dump_manifest(design))
+        return url
 
-    def write_verification_job(self, name: str, spec: VerificationJobSpec) -> Path:
+    def read_design(self, design: str) -> Design | None:
+        """The design's manifest; None when the store has none (raises ManifestError when it does not load)."""
+        url = self.design_file(design)
+        return storage.read_manifest(url, Design) if storage.exists(url) else None
+
+    def write_verification_job(self, name: str, spec: VerificationJobSpec) -> str:
         job = VerificationJob(metadata=ObjectMeta(name=name, labels={EVOLUTION_LABEL: self.evolution}), spec=spec)
-        path = Path(self.layout.job_file(name))
-        write_atomic(path, dump_manifest(job))
-        return path
+        url = self.layout.job_file(name)
+        storage.write_text(url, dump_manifest(job))
+        return url
 
     def write_session_job(self, name: str, operation: str, parents: tuple[str, ...], seed: int,
-                          designer: DesignerSpec, attempt: int) -> Path:
+                          designer: DesignerSpec, attempt: int) -> str:
         spec = DesignSessionJobSpec.model_validate({
             "evolution": self.evolution, "operation": operation, "parents": list(parents), "seed": seed,
-            "store": str(self.root), "designer": designer, "attempt": attempt})
+            "store": self.root, "designer": designer, "attempt": attempt})
         job = DesignSessionJob(metadata=ObjectMeta(name=name, labels={EVOLUTION_LABEL: self.evolution}), spec=spec)
-        path = Path(self.layout.session_job_file(name))
-        write_atomic(path, dump_manifest(job))
-        return path
+        url = self.layout.session_job_file(name)
+        storage.write_text(url, dump_manifest(job))
+        return url
 
     def read_check(self, design: str) -> CheckReport | None:
         """The check report the design's session left; None without one (seeds) or when malformed."""
-        report = _read(Path(self.layout.check_file(design)), CheckReport)
+        report = _read(self.layout.check_file(design), CheckReport)
         return report if isinstance(report, CheckReport) else None
 
     def checked(self, design: str) -> bool:
@@ -74,32 +83,27 @@ class ArtifactStore:
 
     def read_session(self, name: str) -> SessionOutcome | ContractError | None:
         """The session's outcome; a succeeded one whose design.yaml does not load is a ContractError."""
-        outcome = _read(Path(self.layout.outcome_file(name)), SessionOutcome)
+        outcome = _read(self.layout.outcome_file(name), SessionOutcome)
         if isinstance(outcome, SessionOutcome) and outcome.status == "succeeded":
             try:
-                load_manifest(self.design_file(name), Design)
+                storage.read_manifest(self.design_file(name), Design)
             except ManifestError as err:
                 return ContractError(f"the session wrote an invalid design: {err}")
         return outcome
 
     def read_verification(self, name: str) -> VerificationResult | ContractError | None:
-        return _read(Path(self.layout.result_file(name)), VerificationResult)
+        return _read(self.layout.result_file(name), VerificationResult)
 
 
-def _read(path: Path, model: Any) -> Any:
-    """The model in `path`, None when there is no file, a ContractError when it does not parse."""
+def _read(url: str, model: Any) -> Any:
+    """The model at `url`, None when there is no file, a ContractError when it does not parse."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = storage.read_text(url)
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as err:
+        return ContractError(f"{url}: not UTF-8 text ({err})")
     try:
-        return model.from_json(text, str(path))
+        return model.from_json(text, url)
     except ContractError as err:
         return err
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

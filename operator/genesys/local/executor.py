@@ -116,11 +116,12 @@ class Executor:
                 write_threads_file(child.threads_file, threads)
                 child.threads = threads
 
-    def start_session(self, *, name: str, job_file: Path, out: Path, log: Path) -> Child:
+    def start_session(self, *, name: str, job_file: str, out: str, log: Path) -> Child:
+        """`job_file` and `out` are in the artifact store: local paths or URLs the child reads and writes."""
         argv = [self.python, "-m", "genesys.agents.session", "--job", str(job_file), "--out", str(out)]
         return self._start("session", name, argv, log)
 
-    def start_verification(self, *, name: str, job_file: Path, out: Path, nproc: int, log: Path) -> Child:
+    def start_verification(self, *, name: str, job_file: str, out: str, nproc: int, log: Path) -> Child:
         argv = [self.python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                 "-m", "genesys.trainer.verification", "--job", str(job_file), "--out", str(out)]
         return self._start("verification", name, argv, log, nproc)

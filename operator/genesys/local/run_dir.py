@@ -2,7 +2,8 @@
 
     <run dir>/evolution.yaml   the manifest the run was started from
     <run dir>/state.db         SQLite state (genesys.local.store)
-    <run dir>/artifacts/       the artifact store, unless the Evolution names another
+    <run dir>/artifacts/       the artifact store, unless `--store` or the Evolution names another
+    <run dir>/work/            children's scratch (checkpoints) when the store is remote
     <run dir>/logs/            one log per child process
 
 `open_run` is for the inspection commands (`genesys status`, `designs`, ...);
@@ -14,9 +15,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
-from genesys.api import ManifestError, loads_manifest
+from genesys.api import ManifestError, loads_manifest, storage
 from genesys.api.evolution import Evolution
 from genesys.evolution import budget_usage, closed_rungs, combined_stderr, leaderboard, rung_budgets, training_spread
 from genesys.evolution.outcomes import design_failure, design_phase
@@ -26,6 +26,7 @@ from genesys.local.store import RunDirError, RunStore
 
 STATE_FILE = "state.db"
 MANIFEST_FILE = "evolution.yaml"
+STORE_META = "store"  # the store a run started with (`--store` is not part of the manifest)
 
 
 def runs_under(root: Path) -> list[Path]:
@@ -42,15 +43,21 @@ def default_run_dir(evolution: Evolution) -> Path:
     return Path.cwd() / "runs" / evolution.name
 
 
-def store_root(evolution: Evolution, run_dir: Path) -> Path:
-    url = evolution.spec.artifacts.url
+def store_root(evolution: Evolution, run_dir: Path, store: str | None = None) -> str:
+    """The artifact store's root: `store` (`genesys run --store`), else spec.artifacts.url, else
+    <run dir>/artifacts. A path or file:// URL becomes an absolute path; any other URL (s3://, gs://)
+    is used as given once its fsspec driver is found."""
+    url = store or evolution.spec.artifacts.url
     if url is None:
-        return run_dir / "artifacts"
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file"):
-        return Path(parsed.path if parsed.scheme else url).expanduser().resolve()
-    raise RunDirError(f"spec.artifacts.url {url!r}: the local runtime stores artifacts in a local directory; "
-                      "give a path (or file:// URL), or remove artifacts.url to use <run dir>/artifacts")
+        return str(run_dir / "artifacts")
+    if storage.is_local(url):
+        return str(storage.local_path(url).expanduser().resolve())
+    try:
+        storage.check(url)
+    except storage.StoreError as err:
+        where = "--store" if store else "spec.artifacts.url"
+        raise RunDirError(f"{where}: {err}") from None
+    return url.rstrip("/")
 
 
 @dataclass
@@ -73,7 +80,15 @@ def open_run(run_dir: Path) -> OpenRun:
     except (OSError, ManifestError) as err:
         raise RunDirError(f"{run_dir}: cannot read the run's {MANIFEST_FILE}: {err}") from None
     store = RunStore.open(state)
-    return OpenRun(run_dir, evolution, store, ArtifactStore(store_root(evolution, run_dir), evolution.name))
+    root = store.get_meta(STORE_META) or store_root(evolution, run_dir)  # runs from before that meta key
+    if not storage.is_local(root):
+        try:
+            storage.check(root)
+        except storage.StoreError as err:
+            store.close()
+            raise RunDirError(f"{run_dir}: the run's artifacts are in {root}, which cannot be read here: "
+                              f"{err}") from None
+    return OpenRun(run_dir, evolution, store, ArtifactStore(root, evolution.name))
 
 
 def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:

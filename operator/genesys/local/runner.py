@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from genesys.api import Design, loads_manifest
+from genesys.api import Design, loads_manifest, storage
 from genesys.api.evolution import Evolution
 from genesys.api.rungs import PresetError, ladder_rungs
 from genesys.api.seed_library import SeedError
@@ -32,11 +32,12 @@ from genesys.evolution.outcomes import (
     settle_session,
     settle_verification,
 )
-from genesys.local.artifacts import ArtifactStore, write_atomic
+from genesys.local.artifacts import ArtifactStore
 from genesys.local.executor import Executor, Finished
 from genesys.local.run_dir import (
     MANIFEST_FILE,
     STATE_FILE,
+    STORE_META,
     OpenRun,
     RunDirError,
     build_snapshot,
@@ -54,6 +55,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP)
 @dataclass(frozen=True)
 class RunOptions:
     run_dir: Path | None = None  # None: ./runs/<evolution name>
+    store: str | None = None  # the artifact store's path or URL; None: spec.artifacts.url or <run dir>/artifacts
     poll_seconds: float = 1.0
     max_attempts: int = DEFAULT_MAX_ATTEMPTS  # starts of a child the runtime lost before it counts as failed
 
@@ -88,7 +90,7 @@ def check_rungs(evolution: Evolution) -> None:
         raise RunDirError(str(err)) from None
 
 
-def prepare_run(evolution_file: Path, run_dir: Path | None) -> OpenRun:
+def prepare_run(evolution_file: Path, run_dir: Path | None, store: str | None = None) -> OpenRun:
     """Validate everything, then create (or reopen) the run dir; nothing is created for bad input."""
     evolution, text = load_evolution(evolution_file)
     run_dir = (run_dir or default_run_dir(evolution)).resolve()
@@ -98,20 +100,28 @@ def prepare_run(evolution_file: Path, run_dir: Path | None) -> OpenRun:
         if run.evolution.spec != evolution.spec or run.evolution.name != evolution.name:
             raise RunDirError(f"{run_dir} holds a run of evolution {run.evolution.name!r} with a different spec "
                               f"than {evolution_file}: restore the file to continue that run, or pass a new --run-dir")
+        if store is not None and store_root(evolution, run_dir, store) != run.artifacts.root:
+            raise RunDirError(f"{run_dir} keeps its artifacts in {run.artifacts.root}, not {store}: pass "
+                              f"--store {run.artifacts.root} (or no --store) to continue it, or a new --run-dir")
         if run.store.get_meta("started_at") is None:  # the first start died before recording its seeds
             _record_seeds(run, resolve_seeds(evolution, evolution_file.resolve().parent))
         return run
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(f"{run_dir} exists and is not a genesys run dir: pass an empty or new --run-dir")
-    artifacts = ArtifactStore(store_root(evolution, run_dir), evolution.name)
+    artifacts = ArtifactStore(store_root(evolution, run_dir, store), evolution.name)
     seeds = resolve_seeds(evolution, evolution_file.resolve().parent)
     check_rungs(evolution)
     try:
+        storage.probe(artifacts.root)
+    except storage.StoreError as err:
+        raise RunDirError(str(err)) from None
+    try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(run_dir / MANIFEST_FILE, text)
+        storage.write_text(str(run_dir / MANIFEST_FILE), text)
     except OSError as err:
         raise RunDirError(f"cannot write the run dir {run_dir}: {err.strerror}; pass a writable --run-dir") from None
     run = OpenRun(run_dir, evolution, RunStore.open(state_file), artifacts)
+    run.store.set_meta(STORE_META, artifacts.root)
     _record_seeds(run, seeds)
     return run
 
@@ -133,8 +143,11 @@ class Runner:
         self.spec = run.evolution.spec
         self.options = options
         self.on_turn = on_turn
+        # a child writing to a remote store keeps its scratch (checkpoints) under the run dir, where
+        # its restart finds them again
         self.executor = Executor(available_cores(), run.run_dir / "threads",
-                                 threads_per_process=self.spec.parallelism.threads_per_process)
+                                 threads_per_process=self.spec.parallelism.threads_per_process,
+                                 extra_env={storage.WORK_DIR_ENV: str(run.run_dir / "work")})
         self.stop_requested = False
         self.started = float(run.store.get_meta("started_at") or time.time())
         self.started_order: list[tuple[str, str]] = []  # running children, oldest first
@@ -273,7 +286,7 @@ def run_evolution(evolution_file: Path, options: RunOptions = RunOptions(),
                   on_turn: Callable[[RunSnapshot, Executor], None] = lambda snapshot, executor: None,
                   on_start: Callable[[OpenRun], None] = lambda run: None) -> RunResult:
     """Run (or continue) an evolution until it completes or SIGINT/SIGTERM arrives."""
-    run = prepare_run(evolution_file, options.run_dir)
+    run = prepare_run(evolution_file, options.run_dir, options.store)
     runner = Runner(run, options, on_turn)
     on_start(run)
 
