@@ -5,8 +5,14 @@
 Reads the parents and every existing design from the artifact store, asks the job's
 `Designer` (GP now; the LLM designer plugs in behind the same protocol) for a design,
 and writes OUT/design.yaml and check.json, then outcome.json (genesys.api.SessionOutcome)
-last: a session that has an outcome is complete. The transcript, session.jsonl, is
-appended and fsynced line by line, so a killed session leaves what it did and spent.
+last: a session that has an outcome is complete. The store and OUT are local paths or
+fsspec URLs (genesys.api.storage).
+
+The transcript, session.jsonl, is appended and fsynced line by line, so a killed session
+leaves what it did and spent. Object stores cannot append, so for a remote OUT the lines
+go to a local copy (in the work dir, genesys.api.storage.work_dir) that is uploaded
+whole before outcome.json, and also when the designer raises; a session killed outright
+leaves its lines in the local copy only, which the next attempt on that machine continues.
 Exit 0: a design; 1: the session failed (outcome.json says where); 2: bad input, nothing written.
 """
 
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from genesys.api import Design, ManifestError, dump_manifest, load_manifest
+from genesys.api import Design, ManifestError, dump_manifest, storage
 from genesys.api.artifacts import CHECK_FILE, DESIGN_FILE, OUTCOME_FILE, TRANSCRIPT_FILE, ArtifactLayout
 from genesys.api.results import CheckReport
 from genesys.api.session import DesignSessionJob, SessionOutcome, SessionSpend, SessionStage
@@ -71,95 +77,107 @@ def designer_for(job: DesignSessionJob) -> Designer:
                             "use designer.kind: gp")
 
 
-def load_request(job: DesignSessionJob, out: Path) -> SessionRequest:
+def _same_place(a: str, b: str) -> bool:
+    if storage.is_local(a) and storage.is_local(b):
+        return storage.local_path(a).resolve() == storage.local_path(b).resolve()
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def load_request(job: DesignSessionJob, out: str | Path) -> SessionRequest:
     """Parents and existing designs from the store named by the job."""
     from genesys.api.seed_library import load_seed, seed_names
 
     layout = ArtifactLayout(root=job.spec.store, evolution=job.spec.evolution)
-    designs_dir = Path(layout.designs_dir())
+    designs_dir = layout.designs_dir()
+    try:
+        known = storage.children_with(designs_dir, DESIGN_FILE)
+    except storage.StoreError as err:
+        raise SessionInputError(f"spec.store: {err}") from None
     parents = []
     for name in job.spec.parents:
-        path = Path(layout.design_file(name))
-        if not path.is_file():
-            known = sorted(p.parent.name for p in designs_dir.glob(f"*/{DESIGN_FILE}")) if designs_dir.is_dir() else []
+        if name not in known:
             hint = f"designs in the store: {', '.join(known)}" if known else f"{designs_dir} holds no designs yet"
-            raise SessionInputError(f"parent {name!r} not found: no {path}; {hint}. Name designs of the store as "
-                                    "parents, or check the store and the evolution's name")
-        parents.append(load_manifest(path, Design))
+            raise SessionInputError(f"parent {name!r} not found: no {layout.design_file(name)}; {hint}. Name designs "
+                                    "of the store as parents, or check the store and the evolution's name")
+        parents.append(storage.read_manifest(layout.design_file(name), Design))
     existing = [load_seed(s) for s in seed_names()]
-    if designs_dir.is_dir():
-        for path in sorted(designs_dir.glob(f"*/{DESIGN_FILE}")):
-            if path.parent.name.startswith(".") or path.parent.resolve() == out.resolve():
-                continue
-            try:
-                existing.append(load_manifest(path, Design))
-            except ManifestError as err:
-                raise SessionInputError(f"{err}\n(a design in the store is broken: fix or remove it)") from None
+    for name in known:
+        if _same_place(layout.design_dir(name), str(out)):
+            continue
+        try:
+            existing.append(storage.read_manifest(layout.design_file(name), Design))
+        except ManifestError as err:
+            raise SessionInputError(f"{err}\n(a design in the store is broken: fix or remove it)") from None
     return SessionRequest(job.metadata.name, job.spec.evolution, job.spec.operation, parents, existing, job.spec.seed)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class Transcript:
-    """session.jsonl: one JSON line per event, flushed and fsynced as it is written."""
+    """session.jsonl: one JSON line per event, flushed and fsynced as it is written to `path`,
+    a local file; `publish` copies it to `url` in the store when that is elsewhere."""
 
-    def __init__(self, path: Path, attempt: int):
+    def __init__(self, path: Path, url: str, attempt: int):
         self.path = path
+        self.url = url
         self.attempt = attempt
+        if not path.exists() and storage.exists(url):  # an earlier attempt, published from another machine
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(storage.read_bytes(url))
 
     def record(self, event: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"session_attempt": self.attempt, **event}) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
+    def publish(self) -> None:
+        storage.upload(self.path, self.url)
 
-def run_job(job: DesignSessionJob, out: Path, designer: Designer | None = None) -> SessionOutcome:
-    """Run one session and write its files into `out`; raises SessionInputError before writing anything."""
+
+def run_job(job: DesignSessionJob, out: str | Path, designer: Designer | None = None) -> SessionOutcome:
+    """Run one session and write its files into `out` (a path or store URL); raises SessionInputError
+    before writing anything."""
     designer = designer or designer_for(job)
+    out = str(out)
     request = load_request(job, out)
-    out.mkdir(parents=True, exist_ok=True)
     for stale in (OUTCOME_FILE, DESIGN_FILE, CHECK_FILE):  # an earlier attempt's result, outcome first
-        (out / stale).unlink(missing_ok=True)
-    transcript = Transcript(out / TRANSCRIPT_FILE, job.spec.attempt)
-    transcript.record({"event": "start", "design": request.name, "operation": request.operation,
-                       "parents": [p.name for p in request.parents], "seed": request.seed})
-    started = time.monotonic()
-    result = designer.design(request, transcript.record)
-    spend = result.spend.model_copy(update={"seconds": time.monotonic() - started})
-    if result.report is not None:
-        _write_atomic(out / CHECK_FILE, result.report.to_json())
-    if result.design is not None:
-        _write_atomic(out / DESIGN_FILE, dump_manifest(result.design))
-        title = result.design.spec.proposal.title if result.design.spec.proposal else ""
-        outcome = SessionOutcome(design=request.name, status="succeeded", title=title, attempts=result.attempts,
-                                 checked=result.checked, spend=spend)
-    else:
-        outcome = SessionOutcome(design=request.name, status="failed", stage=result.stage or "check",
-                                 reason=result.reason or "no candidate passed", attempts=result.attempts,
-                                 checked=result.checked, spend=spend)
-    transcript.record({"event": "outcome", **outcome.to_dict()})
-    _write_atomic(out / OUTCOME_FILE, outcome.to_json())
+        storage.remove(storage.join(out, stale))
+    transcript = Transcript(storage.work_dir(out) / TRANSCRIPT_FILE, storage.join(out, TRANSCRIPT_FILE),
+                            job.spec.attempt)
+    try:
+        transcript.record({"event": "start", "design": request.name, "operation": request.operation,
+                           "parents": [p.name for p in request.parents], "seed": request.seed})
+        started = time.monotonic()
+        result = designer.design(request, transcript.record)
+        spend = result.spend.model_copy(update={"seconds": time.monotonic() - started})
+        if result.report is not None:
+            storage.write_text(storage.join(out, CHECK_FILE), result.report.to_json())
+        if result.design is not None:
+            storage.write_text(storage.join(out, DESIGN_FILE), dump_manifest(result.design))
+            title = result.design.spec.proposal.title if result.design.spec.proposal else ""
+            outcome = SessionOutcome(design=request.name, status="succeeded", title=title, attempts=result.attempts,
+                                     checked=result.checked, spend=spend)
+        else:
+            outcome = SessionOutcome(design=request.name, status="failed", stage=result.stage or "check",
+                                     reason=result.reason or "no candidate passed", attempts=result.attempts,
+                                     checked=result.checked, spend=spend)
+        transcript.record({"event": "outcome", **outcome.to_dict()})
+    finally:
+        transcript.publish()
+    storage.write_text(storage.join(out, OUTCOME_FILE), outcome.to_json())
     return outcome
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m genesys.agents.session", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--job", type=Path, required=True, help="a DesignSessionJob manifest")
-    ap.add_argument("--out", type=Path, required=True, help="the design's directory in the artifact store")
+    ap.add_argument("--job", required=True, help="a DesignSessionJob manifest (a path or store URL)")
+    ap.add_argument("--out", required=True, help="the design's directory in the artifact store (a path or URL)")
     args = ap.parse_args(argv)
     try:
-        job = load_manifest(args.job, DesignSessionJob)
+        job = storage.read_manifest(args.job, DesignSessionJob)
         outcome = run_job(job, args.out)
-    except (ManifestError, SessionInputError) as err:
+    except (ManifestError, SessionInputError, storage.StoreError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if outcome.status == "succeeded":
