@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import yaml
 
-from genesys.api import dump_manifest
+from genesys.api import dump_manifest, storage
 from genesys.api.results import VerificationResult
 from genesys.gau import seed_design
 from genesys.trainer.presets import get_rung, with_overrides
-from genesys.trainer.verification import job_inputs, verify
+from genesys.trainer.verification import job_inputs, verify, write_result
 
 FAST = with_overrides(get_rung("debug"), {"tokens": 8192, "eval_limit": 10})
 
@@ -57,3 +57,37 @@ def test_job_file_is_a_verification_job_manifest(tmp_path):
     inputs = job_inputs(path)
     assert (inputs.design, inputs.rung.name, inputs.rung.lr, inputs.tasks, inputs.data.source, inputs.check,
             inputs.attempt) == ("gpt2", "cpu-1", 1e-3, "local", "embedded", True, 3)
+
+
+def test_a_store_url_job_design_and_output_are_read_and_written_through_the_store(tmp_path, monkeypatch):
+    """A remote OUT: result.json lands in the store, the job and its design are read from it."""
+    root = f"memory://verification-{tmp_path.name}"
+    design = f"{root}/designs/x/design.yaml"
+    storage.write_text(design, "apiVersion: genesys.dev/v1alpha1\nkind: Design\nmetadata: {name: x}\nspec: {}\n")
+    job = {"apiVersion": "genesys.dev/v1alpha1", "kind": "VerificationJob", "metadata": {"name": "x-cpu-1"},
+           "spec": {"design": design, "rung": "cpu-1"}}
+    storage.write_text(f"{root}/verifications/x-cpu-1/job.yaml", yaml.safe_dump(job))
+    assert job_inputs(f"{root}/verifications/x-cpu-1/job.yaml").design == design
+    monkeypatch.setenv(storage.WORK_DIR_ENV, str(tmp_path / "work"))
+    result = verify(design, FAST, f"{root}/verifications/x-cpu-1")
+    saved = VerificationResult.from_json(storage.read_text(f"{root}/verifications/x-cpu-1/result.json"))
+    assert saved == result and saved.reason == "invalid_design" and "spec.tree" in saved.message
+
+
+def test_a_remote_result_comes_after_the_files_it_summarises(tmp_path, make_result, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "metrics.jsonl").write_text('{"step": 1}\n')
+    (work / "train.json").write_text("{}")
+    written = []
+    write_bytes = storage.write_bytes
+
+    def recorded(url, data):
+        written.append(url.rsplit("/", 1)[1])
+        write_bytes(url, data)
+
+    monkeypatch.setattr(storage, "write_bytes", recorded)
+    out = f"memory://ordered-{tmp_path.name}/v"
+    assert write_result(out, make_result(), work) == f"{out}/result.json"
+    assert written == ["metrics.jsonl", "train.json", "result.json"]
+    assert storage.read_text(f"{out}/metrics.jsonl") == '{"step": 1}\n'

@@ -8,6 +8,11 @@
 (atomically), also on failure, with `status` (`succeeded` | `failed` | `interrupted`)
 and a machine-readable `reason` (genesys.api.vocabulary.VerificationFailure).
 
+OUT, the job and the job's design may be store URLs (s3://..., genesys.api.storage).
+For a remote OUT, training, checkpoints and evaluation files stay in a local work dir
+(genesys.api.storage.work_dir: the same on every start, so a restart resumes), and
+metrics.jsonl and train.json are uploaded before result.json, which comes last.
+
 Under torchrun every rank trains (DDP) and rank 0 alone checks, evaluates and writes
 `result.json`; every rank ends with the same status and exit code. Failures that one
 rank finds before training (the check, a design that does not load) and divergence and
@@ -32,8 +37,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from genesys.api import Design, ManifestError, VerificationJob, load_manifest
-from genesys.api.artifacts import RESULT_FILE
+from genesys.api import Design, ManifestError, VerificationJob, storage
+from genesys.api.artifacts import METRICS_FILE, RESULT_FILE
 from genesys.api.results import EvaluationSummary, VerificationResult
 from genesys.gau import SeedNotFoundError, UnitCompileError, load_design
 from genesys.gau.determinism import pin_math
@@ -47,13 +52,27 @@ from genesys.trainer.train import DivergedError, TrainOptions, gather, process_t
 RESULT_WAIT = timedelta(days=1)
 
 
-def write_result(out_dir: Path, result: VerificationResult) -> Path:
-    """Atomic: readers see the old file or the complete new one, never half of one."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".{RESULT_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(result.to_json(), encoding="utf-8")
-    os.replace(tmp, out_dir / RESULT_FILE)
-    return out_dir / RESULT_FILE
+TRAIN_FILE = "train.json"  # per-rank evidence of training (parameter checksums, tokens, batch digests)
+
+
+def write_result(out: str | Path, result: VerificationResult, work: Path | None = None) -> str:
+    """Atomic: readers see the old file or the complete new one, never half of one. The files a
+    remote `out` needs from the local `work` dir go first, so a result that exists has them."""
+    out = str(out)
+    if work is not None and not storage.is_local(out):
+        for name in (METRICS_FILE, TRAIN_FILE):
+            if (work / name).exists():
+                storage.upload(work / name, storage.join(out, name))
+    url = storage.join(out, RESULT_FILE)
+    storage.write_text(url, result.to_json())
+    return url
+
+
+def _load_design(ref: str) -> Design:
+    """A seed name, a Design file, or a Design in the store (a URL such as s3://...)."""
+    if "://" in ref:
+        return storage.read_manifest(ref, Design)
+    return load_design(ref)
 
 
 def _checked(design: Design, result: dict[str, Any]) -> dict[str, Any] | None:
@@ -107,11 +126,12 @@ def evaluate_trained(out_dir: Path, design: Design, rung: RungConfig, data: Data
     return EvaluationSummary.model_validate(result.to_dict())
 
 
-def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str = "local",
+def verify(design_ref: str | Design, rung: RungConfig, out: str | Path, tasks: str = "local",
            data: DataConfig | None = None, options: TrainOptions = TrainOptions(), check: bool = True,
            attempt: int = 1) -> VerificationResult:
     """Run one verification and return its result (the same status on every rank); rank 0 writes it.
-    `attempt`: which start of this verification this is (the runtime's job says)."""
+    `out`: a directory or store URL. `attempt`: which start of this verification this is (the runtime's job says)."""
+    work = storage.work_dir(str(out))
     math_settings = pin_math(process_threads(options.threads))
     rank, world, _ = setup_distributed()
     result_group = _result_group(world)
@@ -126,7 +146,7 @@ def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str
         result = VerificationResult.model_validate({**fields, **more, "status": status, "reason": reason,
                                                     "message": message, "wall_seconds": time.time() - started})
         if rank == 0:
-            write_result(out_dir, result)
+            write_result(out, result, work)
         else:  # only rank 0 writes result.json: this rank's log keeps why it stopped
             print(f"rank {rank}: {status} ({reason}): {message}\n{more.get('traceback', '')}".rstrip(),
                   file=sys.stderr)
@@ -134,9 +154,10 @@ def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str
 
     failure: dict[str, Any] | None = None
     try:
-        design = load_design(design_ref) if isinstance(design_ref, str) else design_ref
-    except (ManifestError, SeedNotFoundError) as err:
-        failure = {"reason": "invalid_design", "message": str(err)}
+        design = _load_design(design_ref) if isinstance(design_ref, str) else design_ref
+    except (ManifestError, SeedNotFoundError, storage.StoreError, OSError) as err:  # OSError: the store's reads
+        unreadable = isinstance(err, (storage.StoreError, OSError))
+        failure = {"reason": "error" if unreadable else "invalid_design", "message": str(err)}
     else:
         fields["design"] = design.name
         if check and rank == 0:
@@ -147,7 +168,7 @@ def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str
     # same outcome. Any other error is this rank's alone: it returns without another
     # collective, which its peers could not match.
     try:
-        trained = train(design, rung, out_dir, data, options)
+        trained = train(design, rung, work, data, options)
     except DivergedError as err:
         return finish("failed", "diverged", str(err))
     except (torch.OutOfMemoryError, MemoryError) as err:
@@ -169,7 +190,7 @@ def verify(design_ref: str | Design, rung: RungConfig, out_dir: Path, tasks: str
     if world > 1:  # the other ranks wait idle: rank 0 evaluates on their threads too (results do not depend on threads)
         torch.set_num_threads(torch.get_num_threads() * int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     try:
-        scores = evaluate_trained(out_dir, design, rung, data, tasks, trained.d_model, trained.n_block, options.seed)
+        scores = evaluate_trained(work, design, rung, data, tasks, trained.d_model, trained.n_block, options.seed)
     except Exception as err:
         outcome = finish("failed", "error", f"evaluation failed: {type(err).__name__}: {err}", train=train_fields,
                          traceback=traceback.format_exc()[-4000:])
@@ -195,8 +216,9 @@ class JobInputs:
     attempt: int
 
 
-def job_inputs(job_file: Path) -> JobInputs:
-    spec = load_manifest(job_file, VerificationJob).spec
+def job_inputs(job_file: str | Path) -> JobInputs:
+    """The job at a path or store URL (a missing or invalid one is a ManifestError)."""
+    spec = storage.read_manifest(str(job_file), VerificationJob).spec
     return JobInputs(spec.design, with_overrides(get_rung(spec.rung), spec.overrides), spec.tasks,
                      DataConfig(source=spec.data), spec.seed, spec.check, spec.attempt)
 
@@ -205,9 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m genesys.trainer.verification", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("design", nargs="?", help="Design manifest path or seed name (or use --job)")
-    ap.add_argument("--job", type=Path, help="a VerificationJob manifest (the pod / subprocess path)")
+    ap.add_argument("--job", help="a VerificationJob manifest, a path or store URL (the pod / subprocess path)")
     ap.add_argument("--rung", default="cpu-1")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", required=True, help="the output directory: a path or store URL (s3://...)")
     ap.add_argument("--tasks", default="local", help="evaluation task set: local | paper9")
     ap.add_argument("--data", default="embedded")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a rung field")
@@ -223,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                             DataConfig(source=args.data), args.seed, not args.no_check, attempt=1)
         else:
             ap.error("give a DESIGN or --job FILE")
-    except (PresetError, ManifestError) as err:
+    except (PresetError, ManifestError, storage.StoreError) as err:
         ap.error(str(err))
     options = replace(TrainOptions(), metrics_port=args.metrics_port, seed=job.seed)
     try:
