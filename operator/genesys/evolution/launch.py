@@ -26,6 +26,6 @@ def verification_job_spec(evolution: Evolution, action: StartVerification, desig
     `checked`: the design's session already passed it through the checker, so the job skips it."""
     spec = evolution.spec
     return VerificationJobSpec(
-        evolution=evolution.name, design=design_ref, rung=action.rung, overrides=ladder_overrides(spec.ladder, action.rung),
-        tasks=spec.evaluation.tasks, data=spec.data.source, seed=training_seed(spec, action.repeat),
-        check=not checked, attempt=attempt)
+        evolution=evolution.name, design=design_ref, rung=action.rung,
+        overrides=ladder_overrides(spec.ladder, action.rung), tasks=spec.evaluation.tasks, data=spec.data.source,
+        seed=training_seed(spec, action.repeat), check=not checked, attempt=attempt)

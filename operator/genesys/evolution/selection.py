@@ -15,13 +15,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Literal
 
 from genesys.api.evolution import EvolutionSpec
+from genesys.api.vocabulary import NEW_OPERATIONS, PARENT_COUNTS, NewOperation
 from genesys.evolution.fitness import Ranking, Standing, ranking
 from genesys.evolution.state import EvolutionState
-
-NewOperation = Literal["mutation", "crossover", "scratch"]
 
 
 def seeds_of(state: EvolutionState) -> list[str]:
@@ -43,7 +41,9 @@ def parent_candidates(state: EvolutionState, board: Sequence[Standing]) -> list[
 
 
 def parents_needed(spec: EvolutionSpec, operation: NewOperation) -> int:
-    return {"mutation": 1, "crossover": spec.selection.crossover_parents, "scratch": 0}[operation]
+    """The fixed count of the vocabulary, or for crossover (no upper bound) the spec's choice."""
+    low, high = PARENT_COUNTS[operation]
+    return spec.selection.crossover_parents if high is None else low
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,7 @@ def pick_operation(state: EvolutionState, spec: EvolutionSpec, rng: random.Rando
     operation: NewOperation = "mutation"
     if not in_warmup(state, spec):
         mix = spec.selection.operations
-        operations: list[NewOperation] = ["mutation", "crossover", "scratch"]
-        [operation] = rng.choices(operations, weights=[mix.mutation, mix.crossover, mix.scratch])
+        [operation] = rng.choices(NEW_OPERATIONS, weights=[getattr(mix, op) for op in NEW_OPERATIONS])
     if operation == "crossover" and pools.candidates < spec.selection.crossover_parents:
         operation = "mutation"
     if operation == "mutation" and not pools.candidates:
