@@ -95,3 +95,26 @@ def test_dump_keeps_placeholder_units():
         root="Block", units={"Block": UnitSpec(children=["Gate"], code="class Block: ..."), "Gate": UnitSpec()})))
     again = loads_manifest(dump_manifest(design), Design)
     assert again == design
+
+
+def test_status_reads_camel_case_and_a_failure_reason():
+    data = yaml.safe_load(GOOD)
+    data["status"] = {"phase": "Failed", "fitness": {"cpu-1": 0.41}, "bestRung": "cpu-1", "bestFitness": 0.41,
+                      "rating": -0.02, "order": 7, "sessionSeed": 99, "reason": "loss diverged at step 40",
+                      "failure": "VerificationFailed"}
+    status = loads_manifest(yaml.safe_dump(data), Design).status
+    assert status is not None and (status.phase, status.failure) == ("Failed", "VerificationFailed")
+    assert (status.best_rung, status.fitness, status.session_seed, status.order) == ("cpu-1", {"cpu-1": 0.41}, 99, 7)
+    assert loads_manifest(dump_manifest(loads_manifest(yaml.safe_dump(data), Design)), Design).status == status
+    data["status"]["failure"] = "Crashed"
+    with pytest.raises(ManifestError, match="status.failure"):
+        loads_manifest(yaml.safe_dump(data), Design)
+
+
+def test_a_loaded_design_needs_its_tree():
+    # The CRD lets spec.tree be absent while the session runs (tests/api/test_crdgen.py); Python
+    # reads finished designs, so a missing tree is still an error here.
+    data = yaml.safe_load(GOOD)
+    del data["spec"]["tree"]
+    with pytest.raises(ManifestError, match="spec.tree: required field is missing"):
+        loads_manifest(yaml.safe_dump(data), Design)

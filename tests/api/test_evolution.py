@@ -100,3 +100,19 @@ def test_noise_options_default_to_todays_runs_and_read_camel_case():
     data["spec"].update(ladder={"preset": "cpu", "seedRepeats": 3}, selection={"confidenceZ": 1.5})
     spec = loads_manifest(yaml.safe_dump(data), Evolution).spec
     assert (spec.ladder.seed_repeats, spec.selection.confidence_z) == (3, 1.5)
+
+
+def test_status_reads_camel_case_and_defaults_to_nothing_spent():
+    data = yaml.safe_load(MINIMAL)
+    assert loads_manifest(yaml.safe_dump(data), Evolution).status is None  # a user's manifest has none
+    data["status"] = {"phase": "Completed", "designsByPhase": {"Verified": 2}, "bestDesign": "design-0001",
+                      "spend": {"deviceHours": 0.5}, "startTime": "2025-01-01T00:00:00Z",
+                      "completedReason": "maxDesigns reached", "conditions": [{"type": "Ready", "status": "True"}]}
+    status = loads_manifest(yaml.safe_dump(data), Evolution).status
+    assert status is not None and status.phase == "Completed" and status.designs_by_phase == {"Verified": 2}
+    assert (status.spend.device_hours, status.spend.usd, status.verified) == (0.5, 0.0, 0)
+    assert status.start_time is not None and status.start_time.year == 2025
+    assert status.conditions[0].type == "Ready"
+    data["status"]["spend"] = {"deviceSeconds": 1800}
+    with pytest.raises(ManifestError, match="status.spend.deviceSeconds: unknown field"):
+        loads_manifest(yaml.safe_dump(data), Evolution)

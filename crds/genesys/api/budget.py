@@ -1,7 +1,8 @@
 """The ScaleBudget resource: what one rung of an Evolution's ladder may spend.
 
-Usage is never stored as a counter: `status` is derived from the rung's
-VerificationJobs each time (DESIGN.md section 4), so a crash cannot charge twice.
+Usage is never stored as a counter: `status` is a view the runtime recomputes from
+the rung's VerificationJobs each time (DESIGN.md section 4), so a crash cannot charge
+twice and a lost status is simply written again.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from genesys.api.common import API_VERSION, Condition, ObjectMeta, Strict
+from genesys.api.common import API_VERSION, Conditions, ObjectMeta, Strict
 
 
 class ScaleBudgetSpec(Strict):
@@ -21,13 +22,21 @@ class ScaleBudgetSpec(Strict):
     device_hours: float | None = Field(default=None, gt=0, alias="deviceHours")
 
 
+class RunCounts(Strict):
+    """Verifications of one rung by state; released - used - running may still start."""
+
+    total: int = Field(default=0, ge=0, description="runs in the rung's budget")
+    released: int = Field(default=0, ge=0, description="runs opened so far (gradual release, paper section 5.4)")
+    used: int = Field(default=0, ge=0, description="finished verifications, succeeded or failed after admission")
+    running: int = Field(default=0, ge=0)
+
+
 class ScaleBudgetStatus(Strict):
-    used: int = 0  # finished verifications (succeeded or failed after admission)
-    running: int = 0
-    released: int = 0  # runs opened so far (gradual release)
-    remaining: int = 0  # released - used - running
-    device_seconds: float = Field(default=0.0, alias="deviceSeconds")
-    conditions: list[Condition] = Field(default_factory=list)
+    """A view of the rung's VerificationJobs, recomputed on every reconcile; never a counter."""
+
+    runs: RunCounts = Field(default_factory=RunCounts)
+    device_hours: float = Field(default=0.0, ge=0, alias="deviceHours", description="device time of its verifications")
+    conditions: Conditions = Field(default_factory=list)
 
 
 class ScaleBudget(Strict):

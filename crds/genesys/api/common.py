@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -55,3 +55,11 @@ class Condition(BaseModel):
     message: str = ""
     last_transition_time: datetime | None = Field(default=None, alias="lastTransitionTime")
     observed_generation: int | None = Field(default=None, alias="observedGeneration")
+
+
+# A list of conditions keyed by type, as Kubernetes keeps metav1.Condition lists: at most one
+# condition per type, and server-side apply merges entries by type.
+Conditions = Annotated[
+    list[Condition],
+    Field(json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}),
+]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import keyword
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from genesys.api.common import API_VERSION, Condition, ObjectMeta, Strict
-from genesys.api.vocabulary import DesignPhase, Operation
+from genesys.api.common import API_VERSION, Conditions, ObjectMeta, Strict
+from genesys.api.vocabulary import DesignFailure, DesignPhase, Operation
 
 
 def _check_unit_name(name: str) -> str:
@@ -55,6 +55,11 @@ class UnitSpec(Strict):
 
 class DesignTree(Strict):
     """The units of a block, keyed by class name, and which of them is the block."""
+
+    # The API server checks what CEL can say; cycles it cannot, so the runtime reports them.
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "self.root in self.units", "message": "tree.root must name one of tree.units"},
+    ]})
 
     root: str
     units: dict[str, UnitSpec]
@@ -104,17 +109,48 @@ class DesignTree(Strict):
         return order
 
 
+def _tree_set_once(schema: dict[str, Any]) -> None:
+    """The CRD's view of spec.tree: absent while the design's session runs, then fixed.
+
+    In a cluster the Design exists from the start of its session and the session's
+    result fills spec.tree in. Python reads only finished designs (seeds, design.yaml,
+    `genesys check`, the trainer), and a dozen modules read `spec.tree`, so the model
+    keeps it required; only the generated CRD lets it be absent.
+    """
+    schema["required"].remove("tree")
+    schema["x-kubernetes-validations"] = [
+        {"rule": "!has(oldSelf.tree) || has(self.tree)", "message": "spec.tree cannot be removed once set"},
+    ]
+
+
 class DesignSpec(Strict):
+    model_config = ConfigDict(json_schema_extra=_tree_set_once)
+
     evolution: str | None = None  # owning Evolution; absent for a loose file
     parents: list[str] = Field(default_factory=list)
     operation: Operation = "seed"
     proposal: Proposal | None = None
-    tree: DesignTree
+    # A changed tree is a different design, so its fitness would no longer be its own.
+    tree: DesignTree = Field(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "self == oldSelf", "message": "spec.tree is immutable: create a new Design instead"},
+    ]})
 
 
 class DesignStatus(Strict):
+    """What `kubectl get designs` and the views show; written by the runtime, never by users."""
+
     phase: DesignPhase | None = None
-    conditions: list[Condition] = Field(default_factory=list)
+    fitness: dict[str, float] = Field(default_factory=dict, description="rung -> fitness of its verification there")
+    best_rung: str | None = Field(default=None, alias="bestRung", description="the highest rung verified at")
+    best_fitness: float | None = Field(default=None, alias="bestFitness", description="fitness at bestRung")
+    rating: float | None = Field(
+        default=None, description="the evolution's rank rating (Massey; 0 is its group's average); unset while unrated"
+    )
+    order: int | None = Field(default=None, ge=0, description="creation order in its evolution; seeds first")
+    session_seed: int | None = Field(default=None, alias="sessionSeed", description="random seed of its session")
+    reason: str | None = Field(default=None, description="why it is in this phase, in one line (e.g. why it failed)")
+    failure: DesignFailure | None = Field(default=None, description="a Failed design's session or verification failed")
+    conditions: Conditions = Field(default_factory=list)
 
 
 class Design(Strict):

@@ -7,11 +7,12 @@ cluster, `genesys run evolution-local.yaml` on one machine. Defaults follow the 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from genesys.api.common import API_VERSION, Condition, ObjectMeta, Strict
+from genesys.api.common import API_VERSION, Conditions, ObjectMeta, Strict
 from genesys.api.vocabulary import EvolutionPhase
 
 # Rung names of each ladder preset, lowest first. The trainer's presets
@@ -20,7 +21,6 @@ LADDER_PRESETS: dict[str, tuple[str, ...]] = {
     "cpu": ("cpu-1", "cpu-2", "cpu-3"),
     "paper": ("paper-14m", "paper-31m", "paper-70m", "paper-125m", "paper-350m"),
 }
-
 
 
 class RungBudget(Strict):
@@ -42,10 +42,18 @@ class LadderSpec(Strict):
     (paper: 1, 4, 16, 64, 256 for ratio 0.25).
     """
 
+    # For the API server; rungs outside the preset are reported by the runtime (Ready=False).
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "has(self.preset) || (has(self.rungs) && size(self.rungs) > 0)",
+         "message": "ladder needs a preset (cpu or paper) or a list of rungs"},
+    ]})
+
     preset: Literal["cpu", "paper"] | None = "cpu"
     rungs: list[RungBudget] = Field(
         default_factory=list,
         description="explicit rungs, lowest first; with a preset, only the preset's rungs named here are used",
+        # A list keyed by name: the API server refuses a rung named twice, at no CEL cost.
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     overrides: dict[str, Any] = Field(default_factory=dict, description="rung fields to override on every rung")
     selection_ratio: float = Field(default=0.25, gt=0, le=1, alias="selectionRatio")
@@ -115,6 +123,11 @@ class DesignerSpec(Strict):
 
 class OperationMix(Strict):
     """How often each operation is chosen once warm-up is over (normalised, need not sum to 1)."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "self.mutation + self.crossover + self.scratch > 0.0",
+         "message": "operations: at least one of mutation, crossover, scratch needs a positive weight"},
+    ]})
 
     mutation: float = Field(default=0.75, ge=0)
     crossover: float = Field(default=0.2, ge=0)
@@ -207,13 +220,28 @@ class EvolutionSpec(Strict):
     seed: int = Field(default=0, description="random seed of selection and the designer")
 
 
+class Spend(Strict):
+    """What a run has spent so far, summed from its verifications and design sessions."""
+
+    device_hours: float = Field(default=0.0, ge=0, alias="deviceHours")
+    usd: float = Field(default=0.0, ge=0, description="LLM designer cost in US dollars")
+
+
 class EvolutionStatus(Strict):
+    """What `kubectl get evolutions` and the views show; written by the runtime, never by users."""
+
     phase: EvolutionPhase | None = None
+    designs: int = Field(default=0, ge=0, description="designs in the run, seeds included")
     designs_by_phase: dict[str, int] = Field(default_factory=dict, alias="designsByPhase")
-    best_design: str | None = Field(default=None, alias="bestDesign")
-    best_fitness: float | None = Field(default=None, alias="bestFitness")
-    device_seconds: float = Field(default=0.0, alias="deviceSeconds")
-    conditions: list[Condition] = Field(default_factory=list)
+    verified: int = Field(default=0, ge=0, description="designs verified at one rung or more")
+    best_design: str | None = Field(default=None, alias="bestDesign", description="the top of the fitness rank")
+    best_fitness: float | None = Field(default=None, alias="bestFitness", description="its fitness at its best rung")
+    spend: Spend = Field(default_factory=Spend)
+    start_time: datetime | None = Field(default=None, alias="startTime")
+    completed_reason: str | None = Field(
+        default=None, alias="completedReason", description="which stop rule ended the run, or why it failed"
+    )
+    conditions: Conditions = Field(default_factory=list)
 
 
 class Evolution(Strict):

@@ -7,11 +7,12 @@ results back into `status`.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
-from genesys.api.common import API_VERSION, Condition, ObjectMeta, Strict
+from genesys.api.common import API_VERSION, Conditions, ObjectMeta, Strict
 from genesys.api.vocabulary import VerificationPhase
 
 
@@ -28,12 +29,20 @@ class VerificationJobSpec(Strict):
 
 
 class VerificationJobStatus(Strict):
+    """The small results of result.json, copied back by the runtime once the job finishes."""
+
     phase: VerificationPhase | None = None
-    fitness: float | None = None
-    scores: dict[str, float] = Field(default_factory=dict)
-    device_seconds: float | None = Field(default=None, alias="deviceSeconds")
-    attempts: int = 0
-    conditions: list[Condition] = Field(default_factory=list)
+    fitness: float | None = Field(default=None, description="mean normalised score over the tasks")
+    scores: dict[str, float] = Field(default_factory=dict, description="task -> normalised score")
+    baselines: dict[str, float] = Field(
+        default_factory=dict, description="task -> the random-logits baseline's score on the same items"
+    )
+    device_seconds: float | None = Field(default=None, ge=0, alias="deviceSeconds")
+    attempts: int = Field(default=0, ge=0, description="starts so far; a lost run is started again")
+    start_time: datetime | None = Field(default=None, alias="startTime")
+    completion_time: datetime | None = Field(default=None, alias="completionTime")
+    reason: str | None = Field(default=None, description="why it failed, in one line a user can act on")
+    conditions: Conditions = Field(default_factory=list)
 
 
 class VerificationJob(Strict):
