@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
-from pydantic_core import PydanticUndefined, core_schema
+from pydantic_core import core_schema
 
 from genesys.api.budget import ScaleBudget
 from genesys.api.common import GROUP, VERSION
@@ -132,7 +132,7 @@ def _unwrap_optional(node: Schema, where: str) -> tuple[Schema, bool]:
     # With a default other than None, null is the user's choice (ladder.preset: null lists
     # rungs explicitly); otherwise it means absent, and the API server prunes it as such.
     meaningful = outer.get("default") is not None
-    if outer.get("default", PydanticUndefined) is None:
+    if "default" in outer and not meaningful:
         del outer["default"]
     return {**branches[0], **outer}, meaningful
 
