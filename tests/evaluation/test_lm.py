@@ -39,7 +39,7 @@ def test_loglikelihood_equals_direct_computation(tiny_model, tokenizer, batch_si
     lm = GenesysLM(tiny_model, tokenizer, max_length=64, batch_size=batch_size)
     args = [("The cat sat on the", " mat"), ("", "Hello"), ("A longer context, " * 3, " with more words"), ("x ", "y")]
     got = lm.loglikelihood(requests("loglikelihood", args))
-    for (context, continuation), (lp, greedy) in zip(args, got):
+    for (context, continuation), (lp, greedy) in zip(args, got, strict=True):
         ctx, cont = lm.encode_pair(context, continuation)
         tokens = [tokenizer.eos_id, *ctx, *cont][-(64 + 1) :]  # the third is left-truncated
         want_lp, want_greedy = direct_loglikelihood(tiny_model, tokens, len(cont))
@@ -63,7 +63,7 @@ def test_rolling_loglikelihood_is_the_sum_over_lm_eval_windows(tiny_model, token
     lm = GenesysLM(tiny_model, tokenizer, max_length=max_length, batch_size=2)
     texts = ["The quick brown fox jumps over the lazy dog. " * 4, "short"]  # 180 tokens > 48, and < 48
     got = lm.loglikelihood_rolling(requests("loglikelihood_rolling", [(t,) for t in texts]))
-    for text, ll in zip(texts, got):
+    for text, ll in zip(texts, got, strict=True):
         want = 0.0
         for inputs, targets in get_rolling_token_windows(tokenizer.encode(text), tokenizer.eos_id, max_length, 1):
             want += direct_loglikelihood(tiny_model, [*inputs, targets[-1]], len(targets))[0]

@@ -54,14 +54,14 @@ def test_items_are_what_each_task_claims(documents, tmp_path):
         assert f"{item['context']} {true}" in " ".join(all_sentences)
         assert len(set(item["choices"])) == len(item["choices"]) == 4
         for corrupted in item["choices"]:  # one same-length word differs from the true sentence
-            diff = [(t, c) for t, c in zip(true.split(), corrupted.split()) if t != c]
             assert len(corrupted.split()) == len(true.split())
+            diff = [(t, c) for t, c in zip(true.split(), corrupted.split(), strict=True) if t != c]
             assert corrupted == true or (len(diff) == 1 and len(diff[0][0]) == len(diff[0][1]))
     for item in read_items(tmp_path, "genesys_wordorder"):
         good, bad = item["sentence_good"].split(), item["sentence_bad"].split()
         assert good != bad and sorted(good) == sorted(bad)
         assert good[0] == bad[0] and good[-1] == bad[-1]
-        diff = [i for i, (g, b) in enumerate(zip(good, bad)) if g != b]
+        diff = [i for i, (g, b) in enumerate(zip(good, bad, strict=True)) if g != b]
         assert len(diff) == 2 and diff[1] == diff[0] + 1
 
 

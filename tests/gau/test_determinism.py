@@ -53,7 +53,7 @@ def test_layer_norm_backward_matches_the_native_kernel():
     xr, wr, br = (t.clone().requires_grad_(True) for t in (x, weight, bias))
     centred = xr - xr.mean(-1, keepdim=True)
     (centred * torch.rsqrt(centred.pow(2).mean(-1, keepdim=True) + 1e-5) * wr + br).backward(dy)
-    for got, want in zip(mine, (xr.grad, wr.grad, br.grad)):
+    for got, want in zip(mine, (xr.grad, wr.grad, br.grad), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
     # masked outputs and no affine parameters
     dx, dw, db = layer_norm_backward(dy, x, [96], mean, rstd, None, None, [True, False, False])

@@ -36,7 +36,7 @@ def test_unit_shape_finite_and_causal(name, probe):
         X2[:, t + 1 :] = torch.randn_like(X2[:, t + 1 :]) * 3
         Y2, _ = unit(X2)
         torch.testing.assert_close(Y2[:, : t + 1], Y[:, : t + 1], atol=1e-4, rtol=1e-4,
-                                   msg=lambda m: f"{name}: output at <= {t} depends on the future: {m}")
+                                   msg=lambda m, t=t: f"{name}: output at <= {t} depends on the future: {m}")
 
 
 @pytest.mark.parametrize("name", UNITS)

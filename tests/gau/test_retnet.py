@@ -81,7 +81,7 @@ def test_unit_equals_parallel_reference_and_is_chunk_size_invariant(msr):
     for chunk in (7, 16, 64, 128):
         msr.chunk_size = chunk
         Y, _ = msr(X)
-        torch.testing.assert_close(Y, ref, atol=1e-9, rtol=1e-9, msg=lambda m: f"chunk {chunk}: {m}")
+        torch.testing.assert_close(Y, ref, atol=1e-9, rtol=1e-9, msg=lambda m, chunk=chunk: f"chunk {chunk}: {m}")
 
 
 def test_retnet_seed_size_builds_and_trains(probe):

@@ -43,7 +43,7 @@ def test_chunked_wkv_matches_recurrence(time_mix, L):
     ref = naive_wkv(r, k, v, lw, u)
     for C in (32, 16, 8, 12):
         out = time_mix._wkv(r, k, v, lw, u, chunk_size=C)
-        torch.testing.assert_close(out, ref, atol=1e-9, rtol=1e-9, msg=lambda m: f"chunk {C}: {m}")
+        torch.testing.assert_close(out, ref, atol=1e-9, rtol=1e-9, msg=lambda m, C=C: f"chunk {C}: {m}")
 
 
 def test_chunked_wkv_extreme_decays(time_mix):

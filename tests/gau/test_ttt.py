@@ -95,7 +95,7 @@ def test_dual_form_equals_primal_reference(probe, L):
     params = [X] + list(unit.parameters())
     gY = torch.autograd.grad((Y * cot).sum(), params)
     gR = torch.autograd.grad((R * cot).sum(), params)
-    for (name, _), a, b in zip([("X", None)] + list(unit.named_parameters()), gY, gR):
+    for (name, _), a, b in zip([("X", None)] + list(unit.named_parameters()), gY, gR, strict=True):
         torch.testing.assert_close(a, b, atol=1e-8, rtol=1e-6, msg=lambda m, n=name: f"grad of {n}: {m}")
 
 

@@ -181,7 +181,7 @@ def test_fitness_shows_its_combined_stderr_and_the_lead_over_the_seeds():
     (table,) = by_class(root, "table", "leaderboard")
     heads = ["".join(th.itertext()) for th in table.findall("./thead/tr/th")]
     row = table.find("./tbody/tr")
-    cells = dict(zip(heads, ("".join(td.itertext()) for td in row.findall("td"))))
+    cells = dict(zip(heads, ("".join(td.itertext()) for td in row.findall("td")), strict=True))
     assert cells["fitness @ cpu-2"] == "0.510 \u00b1 0.014"
     assert "evaluation \u00b1 0.020" in row.findall("td")[heads.index("fitness @ cpu-2")].get("title")
     assert cells["lead over the seeds"] == "+2.3\u03c3 vs mamba"

@@ -6,6 +6,7 @@ import io
 import json
 import re
 import time
+from itertools import pairwise
 
 import pytest
 import torch
@@ -60,7 +61,7 @@ def documents_in(batches, tok) -> list[str]:
     """Whole documents seen (EOS on both sides), in order."""
     stream = stream_of(batches)
     eos = [i for i, t in enumerate(stream) if t == tok.eos_id]
-    return [tok.decode(stream[a + 1 : b]) for a, b in zip(eos, eos[1:])]
+    return [tok.decode(stream[a + 1 : b]) for a, b in pairwise(eos)]
 
 
 def tags_in(batches, tok) -> list[str]:
@@ -74,7 +75,7 @@ def test_embedded_batches_are_full_packed_rows_with_eos_separators(tok):
         assert b.dtype == torch.long and b.shape == (4, 65)
         assert int(b.min()) >= 0 and int(b.max()) < tok.vocab_size
     rows = [row for b in batches for row in b.tolist()]
-    assert all(r1[-1] == r2[0] for r1, r2 in zip(rows, rows[1:]))  # one-token overlap: no transition lost
+    assert all(r1[-1] == r2[0] for r1, r2 in pairwise(rows))  # one-token overlap: no transition lost
     stream = stream_of(batches)
     assert stream[0] == tok.eos_id  # every document is preceded by EOS
     assert stream.count(tok.eos_id) >= 3
@@ -103,9 +104,9 @@ def test_same_seed_same_batches_other_seed_other_batches(tok, jsonl_docs):
     path, _ = jsonl_docs
     cfg = DataConfig(source=str(path), seq_len=32, batch_size=2, seed=3)
     a, b = take(PackedBatches(cfg, tok), 5), take(PackedBatches(cfg, tok), 5)
-    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     c = take(PackedBatches(DataConfig(source=str(path), seq_len=32, batch_size=2, seed=4), tok), 5)
-    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
 
 
 @pytest.mark.parametrize("streaming", [False, True])
@@ -155,7 +156,7 @@ def test_resume_from_state_dict_yields_exactly_the_next_batches(tok, jsonl_docs,
     resumed = PackedBatches(cfg, tok, rank=rank, world_size=world)
     resumed.load_state_dict(state)
     got = take(resumed, 25)
-    assert all(torch.equal(x, y) for x, y in zip(expected, got))
+    assert all(torch.equal(x, y) for x, y in zip(expected, got, strict=True))
     assert resumed.batches == first.batches == 32
     if kind == "local":
         assert first._docs.epoch >= 1

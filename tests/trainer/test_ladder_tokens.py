@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,8 @@ def test_each_rung_of_the_examples_is_larger_and_at_least_as_well_trained(exampl
     rungs = [with_overrides(get_rung(name), {**ladder.overrides, **ladder.rung(name).overrides})
              for name in ladder.rung_names()]
     sizes = [_reference_params(r) for r in rungs]
-    per_param = [r.tokens / size for r, size in zip(rungs, sizes)]
+    per_param = [r.tokens / size for r, size in zip(rungs, sizes, strict=True)]
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
     # at least as many tokens per parameter as the rung below, within one optimizer step's rounding
-    for below, above, rung in zip(per_param, per_param[1:], rungs[1:]):
+    for (below, above), rung in zip(pairwise(per_param), rungs[1:], strict=True):
         assert above >= below * 0.98, (example, rung.name, per_param)

@@ -53,7 +53,7 @@ def _ranks(out: Path, *args: str, entry: tuple[str, ...] = ("-m", "genesys.train
         finally:
             for p in procs:
                 p.kill()
-    return [(code, log.read_text()) for code, log in zip(codes, logs)]
+    return [(code, log.read_text()) for code, log in zip(codes, logs, strict=True)]
 
 
 def _result_files(out: Path) -> list[Path]:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ def test_schedules_warm_up_and_decay_to_the_floor(schedule):
     warm = round(rung.warmup_fraction * rung.steps)
     assert lrs[0] < lrs[warm - 1] == pytest.approx(rung.lr)
     assert lrs[-1] == pytest.approx(rung.lr * rung.min_lr_ratio, rel=0.05)
-    assert all(a >= b - 1e-12 for a, b in zip(lrs[warm:], lrs[warm + 1:]))
+    assert all(a >= b - 1e-12 for a, b in pairwise(lrs[warm:]))
 
 
 def _cmd(out: Path, *extra: str) -> list[str]:

@@ -130,7 +130,7 @@ class GenesysLM(LM):
             token_lists.append([self.eot_token_id, *ctx, *cont])
             starts.append(1 + len(ctx))
         results = self._score(token_lists, starts)
-        for req, res in zip(requests, results):
+        for req, res in zip(requests, results, strict=True):
             self.cache_hook.add_partial("loglikelihood", req.args, res)
         return results
 
@@ -138,7 +138,7 @@ class GenesysLM(LM):
         """log P(text | EOS) over windows of max_length tokens (perplexity, bits per byte)."""
         token_lists = [[self.eot_token_id, *self.tokenizer.encode(req.args[0])] for req in requests]
         results = [ll for ll, _ in self._score(token_lists, [1] * len(token_lists))]
-        for req, ll in zip(requests, results):
+        for req, ll in zip(requests, results, strict=True):
             self.cache_hook.add_partial("loglikelihood_rolling", req.args, ll)
         return results
 
@@ -161,7 +161,7 @@ class GenesysLM(LM):
         order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            for i, text in zip(batch, self._generate([jobs[i] for i in batch])):
+            for i, text in zip(batch, self._generate([jobs[i] for i in batch]), strict=True):
                 outputs[i] = text
                 self.cache_hook.add_partial("generate_until", requests[i].args, text)
         return outputs
@@ -187,17 +187,17 @@ class GenesysLM(LM):
         """Sum of target log-probs and all-greedy flag per request, over all its windows."""
         jobs = [
             Window(r, tuple(inp), tuple(tgt))
-            for r, (tokens, start) in enumerate(zip(token_lists, starts))
+            for r, (tokens, start) in enumerate(zip(token_lists, starts, strict=True))
             if start < len(tokens)
             for inp, tgt in windows(tokens, start, self.max_length)
         ]
         logprob = [0.0] * len(token_lists)
         greedy = [True] * len(token_lists)
         for batch in self._batches(jobs):
-            for job, (lp, is_greedy) in zip(batch, self._forward_windows(batch)):
+            for job, (lp, is_greedy) in zip(batch, self._forward_windows(batch), strict=True):
                 logprob[job.request] += lp
                 greedy[job.request] &= is_greedy
-        return list(zip(logprob, greedy))
+        return list(zip(logprob, greedy, strict=True))
 
     def _batches(self, jobs: list[Window]) -> Iterator[list[Window]]:
         # Longest first: similar lengths share a batch (little padding), and an
@@ -238,7 +238,7 @@ class GenesysLM(LM):
         logprob = scored.gather(-1, target[:, None]).squeeze(-1) - scored.logsumexp(-1)  # (N,)
         hit = scored.argmax(-1) == target  # (N,)
         sizes = [len(w.targets) for w in batch]
-        return [(lp.sum().item(), bool(h.all())) for lp, h in zip(logprob.split(sizes), hit.split(sizes))]
+        return [(lp.sum().item(), bool(h.all())) for lp, h in zip(logprob.split(sizes), hit.split(sizes), strict=True)]
 
     def _generate(self, jobs: list[tuple[list[int], list[str], int]]) -> list[str]:
         """Greedy decoding of a batch; the full window is recomputed each step (no cache)."""
@@ -259,7 +259,7 @@ class GenesysLM(LM):
                 new[i].append(token)
                 text = self.tokenizer.decode(new[i])
                 done[i] = len(new[i]) >= max_new or any(s in text for s in until)
-        return [cut_at_stop(self.tokenizer.decode(n), until) for n, (_, until, _) in zip(new, jobs)]
+        return [cut_at_stop(self.tokenizer.decode(n), until) for n, (_, until, _) in zip(new, jobs, strict=True)]
 
 
 def cut_at_stop(text: str, until: Sequence[str]) -> str:

@@ -118,8 +118,8 @@ def _read_init_defaults(code: str, unit: str) -> dict[str, Any]:
                 if isinstance(fn, ast.FunctionDef) and fn.name == "__init__":
                     args = fn.args
                     positional = args.posonlyargs + args.args
-                    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
-                    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults)]
+                    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True))
+                    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)]
                     out: dict[str, Any] = {}
                     for arg, default in pairs:
                         try:

@@ -201,7 +201,7 @@ def fit_exponent(lengths: list[int], seconds: list[float]) -> float:
     xs = [math.log(L) for L in lengths]
     ys = [math.log(max(s, 1e-9)) for s in seconds]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
 def check_complexity(probe: Probe) -> CheckResult:
@@ -238,7 +238,7 @@ def check_complexity(probe: Probe) -> CheckResult:
     exponent = fit_exponent(lengths, seconds)
     details["exponent"] = exponent
     limit = cfg.complexity_max_exponent + cfg.complexity_tolerance
-    timing = ", ".join(f"{L}: {s * 1000:.0f} ms" for L, s in zip(lengths, seconds))
+    timing = ", ".join(f"{L}: {s * 1000:.0f} ms" for L, s in zip(lengths, seconds, strict=True))
     if exponent > limit:
         return CheckResult("complexity", "warn", f"time grows like length^{exponent:.2f} ({timing}), worse than "
                            "quadratic; use chunked or recurrent forms whose cost is linear (or at most quadratic) "
