@@ -19,30 +19,13 @@ import pytest
 from typer.testing import CliRunner
 
 from genesys.cli.main import app
-
-QUICK = Path(__file__).resolve().parents[2] / "examples" / "evolution-quick.yaml"
+from quick_runs import QUICK, records
 
 
 def _genesys(*args: str) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     return subprocess.Popen([sys.executable, "-m", "genesys.cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _records(run_dir: Path) -> dict:
-    """What a resumed run must reproduce: counts of records by kind and phase, and budget use per rung."""
-    db = sqlite3.connect(run_dir / "state.db")
-    try:
-        return {
-            "designs": db.execute("SELECT COUNT(*) FROM designs").fetchone()[0],
-            "sessions": dict(db.execute("SELECT phase, COUNT(*) FROM sessions GROUP BY phase")),
-            "verifications": sorted(db.execute("SELECT rung, phase, COUNT(*) FROM verifications GROUP BY rung, phase")),
-            "used": dict(db.execute("SELECT rung, COUNT(*) FROM verifications WHERE phase != 'running' GROUP BY rung")),
-            "pairs": db.execute("SELECT COUNT(DISTINCT design || '@' || rung) FROM verifications").fetchone()[0],
-            "attempts": sum(r[0] for r in db.execute("SELECT attempts FROM verifications")),
-        }
-    finally:
-        db.close()
 
 
 def _wait_for(run_dir: Path, finished: int, timeout: float = 600) -> None:
@@ -85,10 +68,10 @@ def quick_run(tmp_path_factory) -> Path:
 
 
 def test_quick_evolution_completes_and_can_be_inspected(quick_run):
-    records = _records(quick_run)
-    assert records["designs"] == 4  # 2 seeds + stop.maxDesigns 2
-    assert records["used"] == {"cpu-1": 4, "cpu-2": 1}
-    assert records["verifications"] == [("cpu-1", "succeeded", 4), ("cpu-2", "succeeded", 1)]
+    counts = records(quick_run)
+    assert counts["designs"] == 4  # 2 seeds + stop.maxDesigns 2
+    assert counts["used"] == {"cpu-1": 4, "cpu-2": 1}
+    assert counts["verifications"] == [("cpu-1", "succeeded", 4), ("cpu-2", "succeeded", 1)]
     runner = CliRunner()
     listed = runner.invoke(app, ["designs", "--run-dir", str(quick_run), "--json"])
     assert listed.exit_code == 0, listed.output
@@ -149,7 +132,7 @@ def test_killed_runs_resume_to_the_same_records(quick_run, tmp_path):
     output, _ = runner.communicate(timeout=1200)
     assert runner.returncode == 0, output
 
-    resumed, reference = _records(run_dir), _records(quick_run)
+    resumed, reference = records(run_dir), records(quick_run)
     assert {k: v for k, v in resumed.items() if k != "attempts"} == {
         k: v for k, v in reference.items() if k != "attempts"}
     assert resumed["attempts"] > reference["attempts"]  # lost runs were started again, under their own names
