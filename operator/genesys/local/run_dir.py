@@ -15,9 +15,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from genesys.api import ManifestError, loads_manifest, storage
 from genesys.api.evolution import Evolution
+from genesys.api.vocabulary import RECORD_PHASES, EvolutionPhase
 from genesys.evolution import budget_usage, closed_rungs, combined_stderr, leaderboard, rung_budgets, training_spread
 from genesys.evolution.outcomes import design_failure, design_phase
 from genesys.local.artifacts import ArtifactStore
@@ -125,7 +127,7 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
     order = len(designs)
     for s in store.sessions():  # failed sessions never became designs, but users look for them
         if s.phase == "failed":
-            designs.append(DesignView(name=s.name, phase="Failed", failure=design_failure(s.phase, []),
+            designs.append(DesignView(name=s.name, phase="Failed", failure="SessionFailed",
                                       operation=s.operation, parents=s.parents,
                                       order=order, title="", rating=None, rank=None, quadrant=None,
                                       failed_rungs={"session": s.reason or "the design session failed"},
@@ -137,12 +139,12 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
                       key=lambda v: v.finished_at or 0.0)
     count = lambda items, phase: sum(1 for i in items if i.phase == phase)  # noqa: E731
     sessions = store.sessions()
-    phase = store.get_meta("phase") or "Running"
+    phase = cast(EvolutionPhase, store.get_meta("phase") or "Running")  # written from EvolutionPhase values
     finished_at = None  # stops the elapsed clock of a completed run
     if phase == "Completed":
         recorded = store.get_meta("finished_at")
-        ends = [i.finished_at for i in (*sessions, *rows) if i.finished_at]  # runs from before that meta key
-        finished_at = float(recorded) if recorded else max(ends, default=None)
+        ends = [i.finished_at for i in rows if i.finished_at] + [s.finished_at for s in sessions if s.finished_at]
+        finished_at = float(recorded) if recorded else max(ends, default=None)  # runs from before that meta key
     return RunSnapshot(
         evolution=run.evolution.name,
         run_dir=str(run.run_dir),
@@ -153,9 +155,9 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
         designs=tuple(designs),
         budgets=tuple(BudgetView(u.rung, u.runs, u.released, u.used, u.running, u.device_seconds)
                       for u in usage.values()),
-        sessions={p: count(sessions, p) for p in ("running", "succeeded", "failed")},
-        verifications={p: count(rows, p) for p in ("running", "succeeded", "failed")},
-        history=tuple((v.finished_at or 0.0, v.design, v.rung, v.fitness) for v in finished),
+        sessions={p: count(sessions, p) for p in RECORD_PHASES},
+        verifications={p: count(rows, p) for p in RECORD_PHASES},
+        history=tuple((v.finished_at or 0.0, v.design, v.rung, v.fitness) for v in finished if v.fitness is not None),
         completed_reason=store.get_meta("completed_reason"),
         finished_at=finished_at,
         running_sessions=tuple(s.name for s in sessions if s.phase == "running"),
