@@ -19,7 +19,8 @@ FORBIDDEN = {
     "operator/genesys/cli": {"litellm", "lm_eval", "weaviate"},
 }
 # genesys subpackages the runtimes must not import: they run them as processes.
-RUNTIME_FORBIDDEN_GENESYS = {"genesys.gau", "genesys.trainer", "genesys.evaluation", "genesys.agents", "genesys.knowledge"}
+RUNTIME_FORBIDDEN_GENESYS = {"genesys.gau", "genesys.trainer", "genesys.evaluation", "genesys.agents",
+                             "genesys.knowledge"}
 # genesys subpackages a package must not import: the pure core never reaches into a runtime or
 # a component, and the designers never into the local runtime (they run under both runtimes).
 GENESYS_FORBIDDEN = {
@@ -29,7 +30,8 @@ GENESYS_FORBIDDEN = {
                          "genesys.trainer", "genesys.evaluation", "genesys.agents", "genesys.knowledge"},
     "agents/genesys/agents": {"genesys.local", "genesys.operator", "genesys.cli"},
 }
-ONLY_IN = {"litellm": "agents/genesys/agents", "lm_eval": "trainer/genesys/evaluation", "weaviate": "agents/genesys/knowledge"}
+ONLY_IN = {"litellm": "agents/genesys/agents", "lm_eval": "trainer/genesys/evaluation",
+           "weaviate": "agents/genesys/knowledge"}
 
 
 def imports_of(path: Path) -> set[str]:

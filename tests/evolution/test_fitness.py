@@ -141,7 +141,7 @@ def test_massey_matches_least_squares_over_explicit_games(data):
         return
     # lstsq gives the minimum-norm solution: each connected group sums to zero, loners are 0
     expected = np.linalg.lstsq(np.array(rows), np.array(margins), rcond=None)[0]
-    for design, value in zip(rated, expected):
+    for design, value in zip(rated, expected, strict=True):
         assert ratings[design] == pytest.approx(value, abs=1e-7)
 
 

@@ -1,5 +1,7 @@
 """`genesys run` end to end on examples/evolution-quick.yaml (the CI smoke test), and crash-safe resume.
 
+The uninterrupted reference run is the session fixture `quick_run` (tests/conftest.py); a
+second run of the same spec and seed, on an S3 store, is compared with it in test_s3_store.py.
 The interrupted run is killed twice (kill -9, then SIGTERM) while children work; run
 again, it must end with the same records and budget use as the uninterrupted run.
 """
@@ -15,11 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from genesys.cli.main import app
-from quick_runs import QUICK, records
+from quick_runs import QUICK, designs_json, records
 
 
 def _genesys(*args: str) -> subprocess.Popen:
@@ -57,16 +58,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("quick") / "run"
-    proc = _genesys("run", str(QUICK), "--run-dir", str(run_dir), "--quiet", "--metrics-port", "-1")
-    output, _ = proc.communicate(timeout=1200)
-    assert proc.returncode == 0, output
-    assert "Completed" in output
-    return run_dir
-
-
 def test_quick_evolution_completes_and_can_be_inspected(quick_run):
     counts = records(quick_run)
     assert counts["designs"] == 4  # 2 seeds + stop.maxDesigns 2
@@ -85,26 +76,6 @@ def test_quick_evolution_completes_and_can_be_inspected(quick_run):
         assert result.exit_code == 0, (args, result.output)
     assert best in (quick_run / "report.html").read_text()
     assert (quick_run / "tree.svg").read_text().startswith("<svg")
-
-
-def _designs(run_dir: Path) -> dict:
-    listed = CliRunner().invoke(app, ["designs", "--run-dir", str(run_dir), "--json"])
-    assert listed.exit_code == 0, listed.output
-    return {d["name"]: (d["operation"], tuple(d["parents"]), d["fitness"]) for d in json.loads(listed.output)}
-
-
-def test_the_same_spec_and_seed_give_the_same_designs_and_fitness(quick_run, tmp_path):
-    """Two runs: same designs from the same parents, and bit-identical fitness at every rung.
-
-    Children finish in a different order and get different thread shares in each run; the
-    outcomes are recorded in start order and the math does not depend on threads.
-    """
-    run_dir = tmp_path / "again"
-    proc = _genesys("run", str(QUICK), "--run-dir", str(run_dir), "--quiet", "--metrics-port", "-1")
-    output, _ = proc.communicate(timeout=1200)
-    assert proc.returncode == 0, output
-    first, second = _designs(quick_run), _designs(run_dir)
-    assert len(first) == 4 and second == first
 
 
 def test_killed_runs_resume_to_the_same_records(quick_run, tmp_path):
@@ -136,4 +107,4 @@ def test_killed_runs_resume_to_the_same_records(quick_run, tmp_path):
     assert {k: v for k, v in resumed.items() if k != "attempts"} == {
         k: v for k, v in reference.items() if k != "attempts"}
     assert resumed["attempts"] > reference["attempts"]  # lost runs were started again, under their own names
-    assert _designs(run_dir) == _designs(quick_run)  # and trained on from their checkpoints to the same bits
+    assert designs_json(run_dir) == designs_json(quick_run)  # and trained on from their checkpoints to the same bits

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -21,7 +20,7 @@ from genesys.api.evolution import DesignerSpec
 from genesys.api.seed_library import load_seed
 from genesys.cli.main import app
 from genesys.local.artifacts import ArtifactStore
-from quick_runs import QUICK, designs_json, records
+from quick_runs import designs_json, records, run_quick
 
 s3fs = pytest.importorskip("s3fs", reason="the s3 extra is not installed: pip install '.[s3]'")
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed: pip install '.[dev]'")
@@ -73,25 +72,14 @@ def test_a_design_session_reads_its_job_and_parents_and_writes_its_files_in_s3(s
     assert local.read_text() == storage.read_text(f"{out}/session.jsonl")  # the fsynced copy it appended to
 
 
-def _run(run_dir: Path, env: dict[str, str], *store: str) -> subprocess.Popen:
-    log = open(run_dir.parent / f"{run_dir.name}.log", "w")  # noqa: SIM115 - closed with the test's tmp dir
-    return subprocess.Popen([sys.executable, "-m", "genesys.cli", "run", str(QUICK), "--run-dir", str(run_dir),
-                             "--quiet", "--metrics-port", "-1", *store], env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
 @pytest.mark.slow
-def test_the_quick_evolution_on_s3_matches_the_same_run_on_a_local_store(s3_env, tmp_path):
-    """Same spec and seed: the same designs, fitness, verifications and budget use, whichever the store.
-
-    Both runs go at once (outcomes are recorded in start order and the math does not depend on
-    thread shares, so sharing the cores changes nothing but the wall time).
-    """
+def test_the_quick_evolution_on_s3_matches_the_same_run_on_a_local_store(s3_env, quick_run, tmp_path):
+    """Same spec and seed: the same designs from the same parents, bit-identical fitness at every rung,
+    the same verifications and budget use, whichever the store (and whatever order children finished in,
+    or thread shares they got: outcomes are recorded in start order and the math ignores threads)."""
     store = f"s3://{BUCKET}/runs"
-    on_s3, local = tmp_path / "s3", tmp_path / "local"
-    runs = {on_s3: _run(on_s3, s3_env, "--store", store), local: _run(local, s3_env)}
-    for run_dir, proc in runs.items():
-        code = proc.wait(timeout=1800)
-        assert code == 0, (run_dir.parent / f"{run_dir.name}.log").read_text()
+    on_s3, local = tmp_path / "s3", quick_run
+    run_quick(on_s3, "--store", store, env=s3_env)
     assert designs_json(on_s3) == designs_json(local)
     assert records(on_s3) == records(local)
     assert records(on_s3)["used"] == {"cpu-1": 4, "cpu-2": 1}

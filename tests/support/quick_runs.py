@@ -6,7 +6,10 @@ Importable by name from any test (`from quick_runs import QUICK, records`), like
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,16 @@ QUICK = Path(__file__).resolve().parents[2] / "examples" / "evolution-quick.yaml
 # what a run's timing, machine and thread shares change: left out when two runs are compared
 TIMED = {"created_at"}
 TIMED_RUNG = {"device_seconds", "wall_seconds", "threads"}
+
+
+def run_quick(run_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 1800) -> str:
+    """`genesys run examples/evolution-quick.yaml` into `run_dir` to completion; its output."""
+    env = {**(env or os.environ), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "genesys.cli", "run", str(QUICK), "--run-dir", str(run_dir), "--quiet",
+                           "--metrics-port", "-1", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout, check=False)
+    assert done.returncode == 0 and "Completed" in done.stdout, done.stdout[-4000:]
+    return done.stdout
 
 
 def records(run_dir: Path) -> dict:

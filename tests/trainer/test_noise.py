@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from genesys.api.results import VerificationResult
 from genesys.trainer.noise import noise_summary, read_result, seed_dir
 from result_builders import build_result
