@@ -9,7 +9,6 @@ Each inspection command takes `--run-dir` (default: the most recent run under ./
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,8 @@ from genesys.cli.errors import err_console, usage_error
 
 if TYPE_CHECKING:
     from genesys.api import Design
+    from genesys.local.metrics import RunMetrics
+    from genesys.local.snapshot import RunSnapshot
 
 console = Console()
 RUN_DIR_HELP = "The run directory (default: the most recent run under ./runs)."
@@ -55,14 +56,52 @@ def _snapshot(run_dir: Path | None):
 
 
 def _manifest_problem(message: str, evolution_file: Path) -> str:
-    """The message of a RunDirError, said once and located.
-
-    `spec.` problems name the manifest file; the `error:` prefix of a child command whose output
-    the runner relays (`genesys library export` for seeds, `rungs` for the ladder) is dropped,
-    as usage_error adds its own.
-    """
-    message = re.sub(r"(^|: )error: ", r"\1", message)
+    """The message of a RunDirError, located: `spec.` problems name the manifest file."""
     return f"{evolution_file}: {message}" if message.startswith("spec.") else message
+
+
+class _RunDisplay:
+    """What `genesys run` shows while it works: a live view on a terminal, else event lines; metrics."""
+
+    def __init__(self, quiet: bool, metrics_port: int):
+        self.live = Live(console=console, refresh_per_second=2, transient=False) \
+            if console.is_terminal and not quiet else None
+        self.log_events = not quiet and self.live is None
+        self.metrics_port = metrics_port
+        self.metrics: RunMetrics | None = None
+        self.previous: RunSnapshot | None = None  # the last snapshot, to diff the next one against
+
+    def print_events(self, snapshot: RunSnapshot) -> None:
+        from genesys.local.events import run_events
+
+        if self.log_events:
+            for line in run_events(self.previous, snapshot):
+                print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)  # plain: a log line stays one line
+        self.previous = snapshot
+
+    def on_start(self, opened) -> None:
+        from genesys.local.metrics import RunMetrics
+
+        console.print(f"run dir: [bold]{opened.run_dir}[/]  (artifacts: {opened.artifacts.root})")
+        if self.metrics_port >= 0:
+            self.metrics = RunMetrics(opened.evolution.name)
+            port = self.metrics.serve(self.metrics_port)
+            console.print(f"metrics: http://127.0.0.1:{port}/metrics")
+        if self.live is not None:
+            self.live.start()
+
+    def on_turn(self, snapshot, executor) -> None:
+        from genesys.local.progress import progress_view
+
+        if self.metrics is not None:
+            self.metrics.update(snapshot)
+        self.print_events(snapshot)
+        if self.live is not None:
+            self.live.update(progress_view(snapshot, [f"{k} {n}" for (k, n) in executor.children]))
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
 
 
 def run(
@@ -80,51 +119,21 @@ def run(
     On a terminal it shows a live view; into a log file or a pipe, one timestamped line per event.
     """
     from genesys.api import ManifestError
-    from genesys.local.events import run_events
-    from genesys.local.metrics import RunMetrics
-    from genesys.local.progress import progress_view, summary_line
+    from genesys.local.progress import summary_line
     from genesys.local.run_dir import RunDirError
     from genesys.local.runner import RunOptions, run_evolution
 
-    live = Live(console=console, refresh_per_second=2, transient=False) if console.is_terminal and not quiet else None
-    log_events = not quiet and live is None
-    metrics: list[RunMetrics] = []
-    previous: list = [None]  # the last snapshot, to diff the next one against
-
-    def print_events(snapshot) -> None:
-        if log_events:
-            for line in run_events(previous[0], snapshot):
-                print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)  # plain: a log line stays one line
-        previous[0] = snapshot
-
-    def on_start(opened) -> None:
-        console.print(f"run dir: [bold]{opened.run_dir}[/]  (artifacts: {opened.artifacts.root})")
-        if metrics_port >= 0:
-            metrics.append(RunMetrics(opened.evolution.name))
-            port = metrics[0].serve(metrics_port)
-            console.print(f"metrics: http://127.0.0.1:{port}/metrics")
-        if live is not None:
-            live.start()
-
-    def on_turn(snapshot, executor) -> None:
-        if metrics:
-            metrics[0].update(snapshot)
-        print_events(snapshot)
-        running = [f"{k} {n}" for (k, n) in executor.children]
-        if live is not None:
-            live.update(progress_view(snapshot, running))
-
+    display = _RunDisplay(quiet, metrics_port)
     try:
-        result = run_evolution(evolution_file, RunOptions(run_dir=run_dir, store=store), on_turn=on_turn,
-                               on_start=on_start)
+        result = run_evolution(evolution_file, RunOptions(run_dir=run_dir, store=store), on_turn=display.on_turn,
+                               on_start=display.on_start)
     except ManifestError as err:
         raise usage_error(str(err)) from None
     except RunDirError as err:
         raise usage_error(_manifest_problem(str(err), evolution_file)) from None
     finally:
-        if live is not None:
-            live.stop()
-    print_events(result.snapshot)
+        display.stop()
+    display.print_events(result.snapshot)
     console.print(summary_line(result.snapshot))
     if not result.completed:
         console.print("interrupted: run the same command again to continue")
@@ -199,7 +208,8 @@ def show(
     try:
         view = snap.design(design)
     except KeyError:
-        raise usage_error(f"no design {design!r} in {run.run_dir}; {suggest(design, [d.name for d in snap.designs])}")
+        raise usage_error(
+            f"no design {design!r} in {run.run_dir}; {suggest(design, [d.name for d in snap.designs])}") from None
     console.rule(f"{view.name}  ({view.operation} of {', '.join(view.parents) or '-'}; {view.phase})")
     try:
         manifest = run.artifacts.read_design(design)

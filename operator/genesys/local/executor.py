@@ -111,7 +111,8 @@ class Executor:
         if self.threads_per_process is not None:
             return
         verifications = self._verifications()
-        for child, threads in zip(verifications, fair_shares(self.cores, [c.nproc for c in verifications])):
+        for child, threads in zip(verifications, fair_shares(self.cores, [c.nproc for c in verifications]),
+                                  strict=True):
             if child.threads_file is not None and threads != child.threads:
                 write_threads_file(child.threads_file, threads)
                 child.threads = threads

@@ -48,7 +48,6 @@ from genesys.local.run_dir import (
 from genesys.local.snapshot import RunSnapshot
 from genesys.local.store import RunStore
 
-
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP)
 
 

@@ -44,7 +44,15 @@ from genesys.gau import SeedNotFoundError, UnitCompileError, load_design
 from genesys.gau.determinism import pin_math
 from genesys.trainer.data import DataConfig, heldout_documents
 from genesys.trainer.presets import PresetError, RungConfig, get_rung, parse_overrides, with_overrides
-from genesys.trainer.train import DivergedError, TrainOptions, gather, process_threads, setup_distributed, train
+from genesys.trainer.train import (
+    DivergedError,
+    TrainOptions,
+    TrainResult,
+    gather,
+    process_threads,
+    setup_distributed,
+    train,
+)
 
 # How long the other ranks wait for rank 0's evaluation. The default process group's
 # timeout (10 minutes with NCCL, 30 with gloo) could end them mid-evaluation, and torchrun
@@ -126,6 +134,57 @@ def evaluate_trained(out_dir: Path, design: Design, rung: RungConfig, data: Data
     return EvaluationSummary.model_validate(result.to_dict())
 
 
+def _loaded(design_ref: str | Design, check: bool, rank: int, world: int,
+            fields: dict[str, Any]) -> tuple[Design | None, dict[str, Any] | None]:
+    """The design, checked on rank 0 when asked; a failure (the same on every rank) as a failed result's fields."""
+    failure: dict[str, Any] | None = None
+    design = None
+    try:
+        design = _load_design(design_ref) if isinstance(design_ref, str) else design_ref
+    except (ManifestError, SeedNotFoundError, storage.StoreError, OSError) as err:  # OSError: the store's reads
+        unreadable = isinstance(err, (storage.StoreError, OSError))
+        failure = {"reason": "error" if unreadable else "invalid_design", "message": str(err)}
+    else:
+        fields["design"] = design.name
+        if check and rank == 0:
+            failure = _checked(design, fields)
+    return design, _first_failure(failure, world)
+
+
+def _trained(design: Design, rung: RungConfig, work: Path, data: DataConfig,
+             options: TrainOptions) -> TrainResult | dict[str, Any]:
+    """train(), or its failure as a failed result's fields.
+
+    Divergence and preemption are agreed inside train(), so every rank leaves it with the
+    same outcome. Any other error is this rank's alone: it returns without another
+    collective, which its peers could not match.
+    """
+    try:
+        return train(design, rung, work, data, options)
+    except DivergedError as err:
+        return {"reason": "diverged", "message": str(err)}
+    except (torch.OutOfMemoryError, MemoryError) as err:
+        return {"reason": "oom", "message": f"out of memory: {err}; use a smaller micro_batch (--set micro_batch=...)"}
+    except (UnitCompileError, PresetError) as err:
+        return {"reason": "invalid_design", "message": str(err)}
+    except Exception as err:  # a verification must always leave a result behind
+        return {"reason": "error", "message": f"{type(err).__name__}: {err}",
+                "traceback": traceback.format_exc()[-4000:]}
+
+
+def _evaluated(work: Path, design: Design, rung: RungConfig, data: DataConfig, tasks: str, trained: TrainResult,
+               seed: int) -> dict[str, Any]:
+    """Rank 0's evaluation of the trained model, as the fields of the final result."""
+    try:
+        scores = evaluate_trained(work, design, rung, data, tasks, trained.d_model, trained.n_block, seed)
+    except Exception as err:
+        return {"status": "failed", "reason": "error", "message": f"evaluation failed: {type(err).__name__}: {err}",
+                "traceback": traceback.format_exc()[-4000:]}
+    return {"status": "succeeded", "evaluation": scores, "fitness": scores.fitness,
+            "fitness_stderr": scores.fitness_stderr, "scores": {t: s.score for t, s in scores.scores.items()},
+            "baselines": {t: s.baseline for t, s in scores.scores.items() if s.baseline is not None}}
+
+
 def verify(design_ref: str | Design, rung: RungConfig, out: str | Path, tasks: str = "local",
            data: DataConfig | None = None, options: TrainOptions = TrainOptions(), check: bool = True,
            attempt: int = 1) -> VerificationResult:
@@ -152,31 +211,12 @@ def verify(design_ref: str | Design, rung: RungConfig, out: str | Path, tasks: s
                   file=sys.stderr)
         return result
 
-    failure: dict[str, Any] | None = None
-    try:
-        design = _load_design(design_ref) if isinstance(design_ref, str) else design_ref
-    except (ManifestError, SeedNotFoundError, storage.StoreError, OSError) as err:  # OSError: the store's reads
-        unreadable = isinstance(err, (storage.StoreError, OSError))
-        failure = {"reason": "error" if unreadable else "invalid_design", "message": str(err)}
-    else:
-        fields["design"] = design.name
-        if check and rank == 0:
-            failure = _checked(design, fields)
-    if (failure := _first_failure(failure, world)) is not None:
-        return finish("failed", **failure)
-    # Divergence and preemption are agreed inside train(), so every rank leaves it with the
-    # same outcome. Any other error is this rank's alone: it returns without another
-    # collective, which its peers could not match.
-    try:
-        trained = train(design, rung, work, data, options)
-    except DivergedError as err:
-        return finish("failed", "diverged", str(err))
-    except (torch.OutOfMemoryError, MemoryError) as err:
-        return finish("failed", "oom", f"out of memory: {err}; use a smaller micro_batch (--set micro_batch=...)")
-    except (UnitCompileError, PresetError) as err:
-        return finish("failed", "invalid_design", str(err))
-    except Exception as err:  # a verification must always leave a result behind
-        return finish("failed", "error", f"{type(err).__name__}: {err}", traceback=traceback.format_exc()[-4000:])
+    design, failure = _loaded(design_ref, check, rank, world, fields)
+    if failure is not None or design is None:
+        return finish("failed", **(failure or {}))
+    trained = _trained(design, rung, work, data, options)
+    if not isinstance(trained, TrainResult):
+        return finish("failed", **trained)
     # per-rank evidence (parameter checksums, tokens, batch digests) stays in train.json
     train_fields = {k: v for k, v in asdict(trained).items() if not k.startswith("rank_")}
     if not trained.completed:
@@ -189,15 +229,7 @@ def verify(design_ref: str | Design, rung: RungConfig, out: str | Path, tasks: s
             return finish("failed", "error", f"rank 0 ended before it shared the result ({err}); see its log")
     if world > 1:  # the other ranks wait idle: rank 0 evaluates on their threads too (results do not depend on threads)
         torch.set_num_threads(torch.get_num_threads() * int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    try:
-        scores = evaluate_trained(work, design, rung, data, tasks, trained.d_model, trained.n_block, options.seed)
-    except Exception as err:
-        outcome = finish("failed", "error", f"evaluation failed: {type(err).__name__}: {err}", train=train_fields,
-                         traceback=traceback.format_exc()[-4000:])
-    else:
-        outcome = finish("succeeded", train=train_fields, evaluation=scores, fitness=scores.fitness,
-                         fitness_stderr=scores.fitness_stderr, scores={t: s.score for t, s in scores.scores.items()},
-                         baselines={t: s.baseline for t, s in scores.scores.items() if s.baseline is not None})
+    outcome = finish(**_evaluated(work, design, rung, data, tasks, trained, options.seed), train=train_fields)
     with contextlib.suppress(RuntimeError):  # result.json is written: a rank that is gone does not change it
         _rank0_result(outcome, result_group)
     return outcome
