@@ -111,7 +111,8 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
         mine = sorted(by_design.get(d.name, []), key=lambda v: rungs.index(v.rung) if v.rung in rungs else -1)
         standing = board.get(d.name)
         designs.append(DesignView(
-            name=d.name, phase=design_phase([v.phase for v in mine]), operation=d.operation, parents=d.parents, order=d.order,
+            name=d.name, phase=design_phase([v.phase for v in mine]), operation=d.operation, parents=d.parents,
+            order=d.order,
             title=d.title, rating=standing.rating if standing else None, rank=standing.rank if standing else None,
             quadrant=standing.quadrant if standing else None,
             rungs=tuple(RungScores(v.rung, v.fitness, v.summary.get("fitness_stderr"), v.scores, v.baselines,
