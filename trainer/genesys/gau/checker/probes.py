@@ -13,6 +13,7 @@ import re
 import time
 import traceback
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -268,78 +269,118 @@ def _lm_loss(lm: GAULanguageModel, ids: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), ids[:, 1:].reshape(-1))
 
 
+@dataclass
+class _GradientSorting:
+    """Block parameter names by what the first backward pass did to them."""
+
+    unused: list[str] = field(default_factory=list)  # never read by the forward pass
+    frozen: list[str] = field(default_factory=list)  # read, but requires_grad=False
+    cut: list[str] = field(default_factory=list)  # read, but no gradient reached them
+    nonfinite: list[str] = field(default_factory=list)
+    zero: list[str] = field(default_factory=list)
+
+
+def _used_parameters(lm: GAULanguageModel, ids: torch.Tensor) -> set[int]:
+    """ids of the parameters one forward pass reads; leaves the backward pass's gradients in place."""
+    use = ParameterUse()
+    try:
+        with use:
+            loss = _lm_loss(lm, ids)
+        loss.backward()
+    except BaseException as err:
+        raise describe_exception(err, "the forward/backward pass for the gradient check") from None
+    return use.used
+
+
+def _sort_gradients(named: list[tuple[str, torch.nn.Parameter]], used: set[int]) -> _GradientSorting:
+    sorting = _GradientSorting()
+    for name, p in named:
+        if id(p) not in used:
+            sorting.unused.append(name)
+        elif not p.requires_grad:
+            sorting.frozen.append(name)
+        elif p.grad is None:
+            sorting.cut.append(name)
+        elif not torch.isfinite(p.grad).all():
+            sorting.nonfinite.append(name)
+        elif not (p.grad != 0).any():
+            sorting.zero.append(name)
+    return sorting
+
+
+def _still_zero(lm: GAULanguageModel, named: list[tuple[str, torch.nn.Parameter]], zero: list[str],
+                batches: list[torch.Tensor], lr: float) -> list[str]:
+    """Of `zero`, those whose gradient is still zero after a training step on each batch:
+    zero-initialized gates open after a few steps."""
+    opt = torch.optim.AdamW([p for p in lm.parameters() if p.requires_grad], lr=lr)
+    try:
+        for ids in batches:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            _lm_loss(lm, ids).backward()
+    except BaseException as err:
+        raise describe_exception(err, "training steps in the gradient check") from None
+    params = dict(named)
+    return [n for n in zero if params[n].grad is None or not (params[n].grad != 0).any()]
+
+
+def _parameter_listing(blocks: torch.nn.Module, names: list[str]) -> str:
+    seen: dict[str, str] = {}
+    for n in names:
+        seen.setdefault(_block_relative(n), unit_of(blocks, n))
+    shown = [f"{n} (unit {u})" for n, u in list(seen.items())[:6]]
+    return ", ".join(shown) + (f" and {len(seen) - 6} more" if len(seen) > 6 else "")
+
+
+def _gradient_problems(sorting: _GradientSorting, blocks: torch.nn.Module,
+                       retry_steps: int) -> tuple[list[str], str | None]:
+    """The failures, and the parameter whose unit the report names."""
+    problems = []
+    first = None
+    if sorting.cut:
+        problems.append(f"parameters used in the forward pass get no gradient: "
+                        f"{_parameter_listing(blocks, sorting.cut)}; they are cut off from "
+                        "the loss (.detach(), .data, torch.no_grad(), integer/argmax paths or in-place copies): let "
+                        "gradients flow or make them buffers")
+        first = first or sorting.cut[0]
+    if sorting.frozen:
+        problems.append(f"parameters with requires_grad=False: {_parameter_listing(blocks, sorting.frozen)}; "
+                        "register constants with self.register_buffer instead")
+        first = first or sorting.frozen[0]
+    if sorting.nonfinite:
+        problems.append(f"NaN/inf gradients: {_parameter_listing(blocks, sorting.nonfinite)}; keep the computation "
+                        "numerically stable")
+        first = first or sorting.nonfinite[0]
+    if sorting.zero:
+        problems.append(f"parameters whose gradient stays exactly zero after {retry_steps} steps: "
+                        f"{_parameter_listing(blocks, sorting.zero)}; they never learn (multiplied by zero, dead "
+                        "branch, or a constant path)")
+        first = first or sorting.zero[0]
+    return problems, first
+
+
 def check_gradients(probe: Probe) -> CheckResult:
     cfg = probe.config
     lm = probe.lm()
     lm.train()
     batches = text_batches(1 + cfg.gradient_retry_steps, 4, 64, cfg.seed + 3)
-    use = ParameterUse()
-    try:
-        with use:
-            loss = _lm_loss(lm, batches[0])
-        loss.backward()
-    except BaseException as err:
-        raise describe_exception(err, "the forward/backward pass for the gradient check") from None
+    used = _used_parameters(lm, batches[0])
     named = list(lm.blocks.named_parameters())
-    unused, frozen, cut, nonfinite, zero = [], [], [], [], []
-    for name, p in named:
-        if id(p) not in use.used:
-            unused.append(name)
-        elif not p.requires_grad:
-            frozen.append(name)
-        elif p.grad is None:
-            cut.append(name)
-        elif not torch.isfinite(p.grad).all():
-            nonfinite.append(name)
-        elif not (p.grad != 0).any():
-            zero.append(name)
-    if zero and cfg.gradient_retry_steps:  # zero-initialized gates open after a few steps
-        opt = torch.optim.AdamW([p for p in lm.parameters() if p.requires_grad], lr=cfg.stability_lr)
-        try:
-            for ids in batches[1:]:
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                _lm_loss(lm, ids).backward()
-        except BaseException as err:
-            raise describe_exception(err, "training steps in the gradient check") from None
-        params = dict(named)
-        zero = [n for n in zero if params[n].grad is None or not (params[n].grad != 0).any()]
-
-    def listing(names: list[str]) -> str:
-        seen: dict[str, str] = {}
-        for n in names:
-            seen.setdefault(_block_relative(n), unit_of(lm.blocks, n))
-        shown = [f"{n} (unit {u})" for n, u in list(seen.items())[:6]]
-        return ", ".join(shown) + (f" and {len(seen) - 6} more" if len(seen) > 6 else "")
-
-    details = {"parameters": len(named), "unused": [_block_relative(n) for n in unused],
-               "cut_off": [_block_relative(n) for n in cut + frozen], "zero": [_block_relative(n) for n in zero],
-               "nonfinite": [_block_relative(n) for n in nonfinite]}
-    problems = []
-    first = None
-    if cut:
-        problems.append(f"parameters used in the forward pass get no gradient: {listing(cut)}; they are cut off from "
-                        "the loss (.detach(), .data, torch.no_grad(), integer/argmax paths or in-place copies): let "
-                        "gradients flow or make them buffers")
-        first = first or cut[0]
-    if frozen:
-        problems.append(f"parameters with requires_grad=False: {listing(frozen)}; register constants with "
-                        "self.register_buffer instead")
-        first = first or frozen[0]
-    if nonfinite:
-        problems.append(f"NaN/inf gradients: {listing(nonfinite)}; keep the computation numerically stable")
-        first = first or nonfinite[0]
-    if zero:
-        problems.append(f"parameters whose gradient stays exactly zero after {cfg.gradient_retry_steps} steps: "
-                        f"{listing(zero)}; they never learn (multiplied by zero, dead branch, or a constant path)")
-        first = first or zero[0]
+    sorting = _sort_gradients(named, used)
+    if sorting.zero and cfg.gradient_retry_steps:
+        sorting.zero = _still_zero(lm, named, sorting.zero, batches[1:], cfg.stability_lr)
+    details = {"parameters": len(named), "unused": [_block_relative(n) for n in sorting.unused],
+               "cut_off": [_block_relative(n) for n in sorting.cut + sorting.frozen],
+               "zero": [_block_relative(n) for n in sorting.zero],
+               "nonfinite": [_block_relative(n) for n in sorting.nonfinite]}
+    problems, first = _gradient_problems(sorting, lm.blocks, cfg.gradient_retry_steps)
     if problems:
         return CheckResult("gradients", "fail", "; ".join(problems), details=details,
                            unit=unit_of(lm.blocks, first) if first else None)
-    if unused:
-        return CheckResult("gradients", "warn", f"parameters never used in the forward pass: {listing(unused)}; "
-                           "remove them (they waste memory and count towards the size)", details=details,
-                           unit=unit_of(lm.blocks, unused[0]))
+    if sorting.unused:
+        return CheckResult("gradients", "warn", f"parameters never used in the forward pass: "
+                           f"{_parameter_listing(lm.blocks, sorting.unused)}; remove them (they waste memory and "
+                           "count towards the size)", details=details, unit=unit_of(lm.blocks, sorting.unused[0]))
     return CheckResult("gradients", "pass", f"all {len(named)} block parameters receive non-zero, finite gradients",
                        details=details)
 

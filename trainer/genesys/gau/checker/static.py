@@ -179,46 +179,55 @@ class UnitAnalyzer:
     def _imports(self, tree: ast.Module) -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                for a in node.names:
-                    reason = _module_allowed(a.name)
-                    if reason:
-                        self.fail(node, reason)
-                        continue
-                    if a.asname:
-                        self.aliases[a.asname] = a.name
-                    else:
-                        top = a.name.split(".")[0]
-                        self.aliases[top] = top
+                self._import(node)
             elif isinstance(node, ast.ImportFrom):
-                module = node.module or ""
-                if node.level:
-                    self.fail(node, "relative imports are not allowed; import from torch, math, typing, "
-                                    "dataclasses, functools or genesys.gau")
-                    continue
-                if module == "__future__":
-                    continue
-                if module == "genesys.gau":
-                    for a in node.names:
-                        if a.name not in GAU_NAMES:
-                            self.fail(node, f"from genesys.gau only GAUBase and UnitDecl may be imported, not "
-                                            f"{a.name}; child units are injected by name, do not import them")
-                        else:
-                            self.aliases[a.asname or a.name] = f"genesys.gau.{a.name}"
-                    continue
-                reason = _module_allowed(module)
-                if reason:
-                    self.fail(node, reason)
-                    continue
-                for a in node.names:
-                    if a.name == "*":
-                        self.fail(node, f"`from {module} import *` is not allowed; import the names you use")
-                        continue
-                    path = f"{module}.{a.name}"
-                    reason = self._path_problem(path)
-                    if reason:
-                        self.fail(node, reason)
-                    else:
-                        self.aliases[a.asname or a.name] = path
+                self._import_from(node)
+
+    def _import(self, node: ast.Import) -> None:
+        for a in node.names:
+            reason = _module_allowed(a.name)
+            if reason:
+                self.fail(node, reason)
+                continue
+            if a.asname:
+                self.aliases[a.asname] = a.name
+            else:
+                top = a.name.split(".")[0]
+                self.aliases[top] = top
+
+    def _import_from(self, node: ast.ImportFrom) -> None:
+        module = node.module or ""
+        if node.level:
+            self.fail(node, "relative imports are not allowed; import from torch, math, typing, "
+                            "dataclasses, functools or genesys.gau")
+            return
+        if module == "__future__":
+            return
+        if module == "genesys.gau":
+            self._import_from_gau(node)
+            return
+        reason = _module_allowed(module)
+        if reason:
+            self.fail(node, reason)
+            return
+        for a in node.names:
+            if a.name == "*":
+                self.fail(node, f"`from {module} import *` is not allowed; import the names you use")
+                continue
+            path = f"{module}.{a.name}"
+            reason = self._path_problem(path)
+            if reason:
+                self.fail(node, reason)
+            else:
+                self.aliases[a.asname or a.name] = path
+
+    def _import_from_gau(self, node: ast.ImportFrom) -> None:
+        for a in node.names:
+            if a.name not in GAU_NAMES:
+                self.fail(node, f"from genesys.gau only GAUBase and UnitDecl may be imported, not "
+                                f"{a.name}; child units are injected by name, do not import them")
+            else:
+                self.aliases[a.asname or a.name] = f"genesys.gau.{a.name}"
 
     def _path_problem(self, path: str) -> str | None:
         """Why a dotted path rooted at an allowed module is forbidden (None if fine)."""
@@ -245,13 +254,7 @@ class UnitAnalyzer:
         return None
 
     def _safety(self, tree: ast.Module) -> None:
-        inner: set[int] = set()
-        called: set[int] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
-                inner.add(id(node.value))
-            elif isinstance(node, ast.Call):
-                called.add(id(node.func))
+        inner, called = _inner_attributes_and_callees(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Name):
                 self._name(node)
@@ -262,11 +265,14 @@ class UnitAnalyzer:
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ACCESSORS:
                 self._accessor(node)
             elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
-                targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
-                for target in targets:
-                    for t in ast.walk(target):
-                        if isinstance(t, ast.Attribute) and isinstance(t.ctx, (ast.Store, ast.Del)):
-                            self._attribute_write(t)
+                self._assignment(node)
+
+    def _assignment(self, node: ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete) -> None:
+        targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+        for target in targets:
+            for t in ast.walk(target):
+                if isinstance(t, ast.Attribute) and isinstance(t.ctx, (ast.Store, ast.Del)):
+                    self._attribute_write(t)
 
     def _name(self, node: ast.Name) -> None:
         if node.id in FORBIDDEN_NAMES:
@@ -350,6 +356,31 @@ class UnitAnalyzer:
         return "unknown"
 
     def _contract(self, tree: ast.Module) -> None:
+        gau_classes = self._gau_classes(tree)
+        if not gau_classes:
+            self.fail(None, f"the code defines no GAUBase subclass; define `class {self.unit}(GAUBase)`")
+            return
+        if len(gau_classes) > 1:
+            names = ", ".join(c.name for c in gau_classes)
+            self.fail(gau_classes[1], f"the code defines {len(gau_classes)} GAUBase subclasses ({names}); a unit has "
+                                      f"exactly one, {self.unit}: move the others into child units")
+        cls = next((c for c in gau_classes if c.name == self.unit), None)
+        if cls is None:
+            self.fail(gau_classes[0], f"the GAUBase subclass is named {gau_classes[0].name}; rename it to {self.unit}, "
+                                      "the unit's name in the tree")
+            return
+        if cls not in tree.body:
+            self.fail(cls, f"class {self.unit} must be defined at the top level of the code")
+        methods = {n.name: n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        if "forward" in methods:
+            self.fail(methods["forward"], "do not override forward(); implement _forward(self, X, **Z) instead")
+        self._init_signature(cls, methods.get("__init__"))
+        self._forward_signature(cls, methods.get("_forward"))
+        self._children(tree, cls, methods)
+
+    def _gau_classes(self, tree: ast.Module) -> list[ast.ClassDef]:
+        """The GAUBase subclasses of the code, directly or through a class of the file; reports
+        classes of any other kind that a unit may not define."""
         local: dict[str, str] = {}  # class name -> kind
         gau_classes: list[ast.ClassDef] = []
         for node in ast.walk(tree):
@@ -375,26 +406,7 @@ class UnitAnalyzer:
                                 "unit of its own")
             else:
                 local[node.name] = "other"
-        if not gau_classes:
-            self.fail(None, f"the code defines no GAUBase subclass; define `class {self.unit}(GAUBase)`")
-            return
-        if len(gau_classes) > 1:
-            names = ", ".join(c.name for c in gau_classes)
-            self.fail(gau_classes[1], f"the code defines {len(gau_classes)} GAUBase subclasses ({names}); a unit has "
-                                      f"exactly one, {self.unit}: move the others into child units")
-        cls = next((c for c in gau_classes if c.name == self.unit), None)
-        if cls is None:
-            self.fail(gau_classes[0], f"the GAUBase subclass is named {gau_classes[0].name}; rename it to {self.unit}, "
-                                      "the unit's name in the tree")
-            return
-        if cls not in tree.body:
-            self.fail(cls, f"class {self.unit} must be defined at the top level of the code")
-        methods = {n.name: n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-        if "forward" in methods:
-            self.fail(methods["forward"], "do not override forward(); implement _forward(self, X, **Z) instead")
-        self._init_signature(cls, methods.get("__init__"))
-        self._forward_signature(cls, methods.get("_forward"))
-        self._children(tree, cls, methods)
+        return gau_classes
 
     def _init_signature(self, cls: ast.ClassDef, init: ast.AST | None) -> None:
         want = "__init__(self, embed_dim, block_loc, kwarg_all, device=None, dtype=None, <hyper-parameters>, **kwargs)"
@@ -434,10 +446,26 @@ class UnitAnalyzer:
                            f"keyword parameters after X), got ({', '.join(names)})")
 
     def _children(self, tree: ast.Module, cls: ast.ClassDef, methods: dict[str, ast.AST]) -> None:
-        init = methods.get("__init__")
-        bound = _bound_names(tree) | set(dir(builtins)) | {"__name__", "__doc__", "__file__"}
         declared = set(self.children)
-        # Children named in the code but not in the tree: NameErrors at build time.
+        self._undefined_names(tree, declared)
+        instantiated, assigned = _child_instantiations(cls, declared)
+        calls = _calls_on_self(methods)
+        init = methods.get("__init__")
+        for child in self.children:
+            call = instantiated.get(child)
+            if call is None:
+                self.fail(init or cls, f"declared child {child} is never instantiated; in __init__ write "
+                                       f"{_child_call_form(child)}, or remove {child} from the children")
+                continue
+            self._child_instantiation(child, call)
+            attr = assigned.get(child)
+            if attr is not None:  # None e.g. inside an nn.ModuleList: called through a loop variable
+                self._child_calls(child, call, attr, calls.get(attr, []))
+        self._children_declarations(tree, declared)
+
+    def _undefined_names(self, tree: ast.Module, declared: set[str]) -> None:
+        """Children named in the code but not in the tree: NameErrors at build time."""
+        bound = _bound_names(tree) | set(dir(builtins)) | {"__name__", "__doc__", "__file__"}
         reported: set[str] = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound | declared:
@@ -450,48 +478,26 @@ class UnitAnalyzer:
                 else:
                     self.fail(node, f"undefined name {node.id!r}; define or import it (child units must be "
                                     "declared in the tree's children list)")
-        assigned: dict[str, str] = {}  # child -> attribute on self
-        instantiated: dict[str, ast.Call] = {}
-        for node in ast.walk(cls):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in declared:
-                instantiated.setdefault(node.func.id, node)
-            if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Attribute)
-                    and isinstance(node.targets[0].value, ast.Name) and node.targets[0].value.id == "self"
-                    and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
-                    and node.value.func.id in declared):
-                assigned.setdefault(node.value.func.id, node.targets[0].attr)
-        calls: dict[str, list[ast.Call]] = {}
-        for name, method in methods.items():
-            if name == "__init__":
-                continue
-            for node in ast.walk(method):
-                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                        and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"):
-                    calls.setdefault(node.func.attr, []).append(node)
-        for child in self.children:
-            call = instantiated.get(child)
-            if call is None:
-                self.fail(init or cls, f"declared child {child} is never instantiated; in __init__ write "
-                                       f"{_child_call_form(child)}, or remove {child} from the children")
-                continue
-            contract = ["embed_dim", "block_loc", "kwarg_all"]
-            given = {k.arg for k in call.keywords if k.arg} | set(contract[: len(call.args)])
-            if set(contract) - given:
-                missing = ", ".join(sorted(set(contract) - given))
-                self.fail(call, f"instantiate {child} with {missing}: {_child_call_form(child)}")
-            elif not any(k.arg is None for k in call.keywords):
-                self.fail(call, f"pass **kwarg_all when instantiating {child} so its hyper-parameters reach it: "
-                                f"{_child_call_form(child)}", severity="warn")
-            attr = assigned.get(child)
-            if attr is None:
-                continue  # e.g. inside an nn.ModuleList: called through a loop variable
-            uses = calls.get(attr, [])
-            if not uses:
-                self.fail(call, f"child {child} (self.{attr}) is never called; call it in _forward as "
-                                f"`Y, Z = self.{attr}(X, **Z)`, or remove it")
-            elif not any(any(k.arg is None for k in u.keywords) for u in uses):
-                self.fail(uses[0], f"call the child {child} as `Y, Z = self.{attr}(X, **Z)` so side inputs (Z) "
-                                   "flow through it")
+
+    def _child_instantiation(self, child: str, call: ast.Call) -> None:
+        contract = ["embed_dim", "block_loc", "kwarg_all"]
+        given = {k.arg for k in call.keywords if k.arg} | set(contract[: len(call.args)])
+        if set(contract) - given:
+            missing = ", ".join(sorted(set(contract) - given))
+            self.fail(call, f"instantiate {child} with {missing}: {_child_call_form(child)}")
+        elif not any(k.arg is None for k in call.keywords):
+            self.fail(call, f"pass **kwarg_all when instantiating {child} so its hyper-parameters reach it: "
+                            f"{_child_call_form(child)}", severity="warn")
+
+    def _child_calls(self, child: str, call: ast.Call, attr: str, uses: list[ast.Call]) -> None:
+        if not uses:
+            self.fail(call, f"child {child} (self.{attr}) is never called; call it in _forward as "
+                            f"`Y, Z = self.{attr}(X, **Z)`, or remove it")
+        elif not any(any(k.arg is None for k in u.keywords) for u in uses):
+            self.fail(uses[0], f"call the child {child} as `Y, Z = self.{attr}(X, **Z)` so side inputs (Z) "
+                               "flow through it")
+
+    def _children_declarations(self, tree: ast.Module, declared: set[str]) -> None:
         decls = _declared_children(tree)
         if decls is None:
             self.fail(None, "no CHILDREN_DECLARATIONS at module level; add `CHILDREN_DECLARATIONS = [...]` "
@@ -499,6 +505,48 @@ class UnitAnalyzer:
         elif set(decls) != declared:
             self.fail(None, f"CHILDREN_DECLARATIONS lists {sorted(decls)} but the tree's children are "
                             f"{sorted(declared)}; keep them the same", severity="warn")
+
+
+def _inner_attributes_and_callees(tree: ast.Module) -> tuple[set[int], set[int]]:
+    """ids of attribute nodes that are the base of a longer chain (checked as part of it),
+    and of the nodes that are called."""
+    inner: set[int] = set()
+    called: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+            inner.add(id(node.value))
+        elif isinstance(node, ast.Call):
+            called.add(id(node.func))
+    return inner, called
+
+
+def _child_instantiations(cls: ast.ClassDef, declared: set[str]) -> tuple[dict[str, ast.Call], dict[str, str]]:
+    """The first call of each declared child in the class, and the attribute of self it is
+    first assigned to (`self.attr = Child(...)`)."""
+    instantiated: dict[str, ast.Call] = {}
+    assigned: dict[str, str] = {}  # child -> attribute on self
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in declared:
+            instantiated.setdefault(node.func.id, node)
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Attribute)
+                and isinstance(node.targets[0].value, ast.Name) and node.targets[0].value.id == "self"
+                and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
+                and node.value.func.id in declared):
+            assigned.setdefault(node.value.func.id, node.targets[0].attr)
+    return instantiated, assigned
+
+
+def _calls_on_self(methods: dict[str, ast.AST]) -> dict[str, list[ast.Call]]:
+    """Calls `self.<attr>(...)` outside __init__, by attribute."""
+    calls: dict[str, list[ast.Call]] = {}
+    for name, method in methods.items():
+        if name == "__init__":
+            continue
+        for node in ast.walk(method):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"):
+                calls.setdefault(node.func.attr, []).append(node)
+    return calls
 
 
 def _declared_children(tree: ast.Module) -> list[str] | None:
