@@ -99,7 +99,8 @@ def setup_distributed() -> tuple[int, int, torch.device]:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", device_id=device if device.type == "cuda" else None)
+        cuda = device.type == "cuda"
+        dist.init_process_group(backend="nccl" if cuda else "gloo", device_id=device if cuda else None)
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -159,27 +160,11 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
     batches = PackedBatches(data, tokenizer, rank, world)
     telemetry = Telemetry(out_dir, rank, options.metrics_port, {"design": design.name, "rung": rung.name})
     ckpt_root = out_dir / "checkpoints"
-    step, elapsed, window = 0, 0.0, []  # window: the last log_every step losses
-    if (found := latest_checkpoint(ckpt_root)) is not None:
-        extra, data_state = load_checkpoint(found, model, optimizer)
-        batches.load_state_dict(data_state)
-        step, elapsed, window = extra["step"], extra["wall_seconds"], extra["loss_window"]
-        telemetry.log({"event": "resumed", "step": step, "checkpoint": found.name})
-    flops_per_step = count_step_flops(model, next(PackedBatches(data, tokenizer, rank, world))) * rung.accumulation(world)
+    step, elapsed, window = _resume(ckpt_root, model, optimizer, batches, telemetry)
+    sample = next(PackedBatches(data, tokenizer, rank, world))
+    flops_per_step = count_step_flops(model, sample) * rung.accumulation(world)
     peak = measure_peak_flops(device)
-    if options.fsdp and device.type == "cuda":
-        from torch.distributed.fsdp import fully_shard
-
-        for block in model.blocks:
-            fully_shard(block)
-        fully_shard(model)
-        wrapped = model
-    elif world > 1:
-        wrapped = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    else:
-        wrapped = model
-    if options.compile and device.type == "cuda":
-        wrapped = torch.compile(wrapped)
+    wrapped = _parallelize(model, options, world, device)
 
     stop = {"signal": False}
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(signal=True))
@@ -202,17 +187,8 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
                 t0 = time.perf_counter()
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(step, rung)
-                total = 0.0
-                for micro in range(accum):
-                    sync = micro == accum - 1 or not isinstance(wrapped, torch.nn.parallel.DistributedDataParallel)
-                    ctx = wrapped.no_sync() if not sync else contextlib.nullcontext()
-                    ids = next(batches)
-                    rank_tokens += ids[:, 1:].numel()
-                    rank_batches.update(ids.numpy().tobytes())
-                    with ctx:
-                        loss = _loss(wrapped, ids, device) / accum
-                        loss.backward()
-                    total += loss.item()
+                total, tokens = _accumulate(wrapped, batches, accum, device, rank_batches)
+                rank_tokens += tokens
                 total, stop_now = _agree_step(total, stop["signal"], world, device)
                 if not math.isfinite(total):
                     raise DivergedError(f"loss became {total} at step {step}")
@@ -229,7 +205,8 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
                                    "tokens_per_second": rung.tokens_per_step / dt, "mfu": mfu})
                 bar.update(step, f"loss {total:.3f}")
                 stop_now = stop_now or (options.stop_after is not None and step >= options.stop_after)
-                if stop_now or (options.checkpoint_every and step % options.checkpoint_every == 0) or step == rung.steps:
+                periodic = options.checkpoint_every and step % options.checkpoint_every == 0
+                if stop_now or periodic or step == rung.steps:
                     checkpoint()
                 if stop_now:
                     break
@@ -252,6 +229,58 @@ def train(design: Design, rung: RungConfig, out_dir: Path, data: DataConfig | No
                     "vocab": rung.vocab, "design": design.name}, out_dir / "model.pt")
         (out_dir / "train.json").write_text(json.dumps(asdict(result), indent=2))
     return result
+
+
+def _resume(ckpt_root: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: PackedBatches,
+            telemetry: Telemetry) -> tuple[int, float, list[float]]:
+    """(step, wall seconds, loss window) of the latest checkpoint, loaded into model, optimizer and
+    batches; (0, 0.0, []) without one. The window holds the last log_every step losses."""
+    found = latest_checkpoint(ckpt_root)
+    if found is None:
+        return 0, 0.0, []
+    extra, data_state = load_checkpoint(found, model, optimizer)
+    batches.load_state_dict(data_state)
+    telemetry.log({"event": "resumed", "step": extra["step"], "checkpoint": found.name})
+    return extra["step"], extra["wall_seconds"], extra["loss_window"]
+
+
+def _parallelize(model: torch.nn.Module, options: TrainOptions, world: int, device: torch.device) -> torch.nn.Module:
+    """What the steps run: the model sharded in place by FSDP2, wrapped in DDP, or the model
+    itself; compiled when asked for. FSDP and compilation are for CUDA only."""
+    cuda = device.type == "cuda"
+    if options.fsdp and cuda:
+        from torch.distributed.fsdp import fully_shard
+
+        for block in model.blocks:
+            fully_shard(block)
+        fully_shard(model)
+        wrapped = model
+    elif world > 1:
+        wrapped = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    else:
+        wrapped = model
+    if options.compile and cuda:
+        wrapped = torch.compile(wrapped)
+    return wrapped
+
+
+def _accumulate(wrapped: torch.nn.Module, batches: PackedBatches, accum: int, device: torch.device,
+                rank_batches: Any) -> tuple[float, int]:
+    """Forward and backward over one step's `accum` micro-batches: (the step's loss, its target
+    tokens). DDP all-reduces the gradients on the last micro-batch only; `rank_batches` (a hash)
+    takes every batch's token ids."""
+    total, tokens = 0.0, 0
+    for micro in range(accum):
+        sync = micro == accum - 1 or not isinstance(wrapped, torch.nn.parallel.DistributedDataParallel)
+        ctx = wrapped.no_sync() if not sync else contextlib.nullcontext()
+        ids = next(batches)
+        tokens += ids[:, 1:].numel()
+        rank_batches.update(ids.numpy().tobytes())
+        with ctx:
+            loss = _loss(wrapped, ids, device) / accum
+            loss.backward()
+        total += loss.item()
+    return total, tokens
 
 
 def _agree_step(loss: float, stop: bool, world: int, device: torch.device) -> tuple[float, bool]:
