@@ -10,7 +10,6 @@ Items are a pure function of (documents, seed, sizes).
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 import random
