@@ -23,6 +23,14 @@ LADDER_PRESETS: dict[str, tuple[str, ...]] = {
 }
 
 
+class PodResources(Strict):
+    """What one pod of a cluster run asks for (requests = limits); unset: the namespace's defaults."""
+
+    cpu: str | None = Field(default=None, description="CPU cores, a Kubernetes quantity, e.g. '4' or '500m'")
+    memory: str | None = Field(default=None, description="memory, a Kubernetes quantity, e.g. '16Gi'")
+    gpus: int = Field(default=0, ge=0, description="nvidia.com/gpu devices per pod")
+
+
 class RungBudget(Strict):
     """One rung of the ladder and what may be spent on it."""
 
@@ -31,6 +39,9 @@ class RungBudget(Strict):
     runs: int | None = Field(default=None, ge=0, description="verifications allowed; None: from the pyramid")
     device_hours: float | None = Field(
         default=None, gt=0, alias="deviceHours", description="device-hours allowed (in addition to runs)"
+    )
+    resources: PodResources | None = Field(
+        default=None, description="each training pod of this rung (cluster); default: spec.resources.verification"
     )
 
 
@@ -110,6 +121,11 @@ class LLMDesignerSpec(Strict):
     models: dict[str, str] = Field(default_factory=dict, description="role -> litellm model, e.g. {proposer: gpt-4o}")
     cost_cap_usd: float | None = Field(default=None, gt=0, alias="costCapUSD")
     max_attempts: int = Field(default=3, ge=1, alias="maxAttempts")
+    secret: str | None = Field(
+        default=None,
+        description="cluster: a Secret in the Evolution's namespace whose keys (e.g. OPENAI_API_KEY) become the "
+        "environment of design-session pods, and of no other pod",
+    )
 
 
 class DesignerSpec(Strict):
@@ -191,6 +207,21 @@ class ParallelismSpec(Strict):
     )
 
 
+class ResourcesSpec(Strict):
+    """The pods of a cluster run; the local runtime ignores this."""
+
+    session: PodResources = Field(default_factory=PodResources, description="each design-session pod")
+    verification: PodResources = Field(
+        default_factory=PodResources, description="each training pod; a rung's own resources replace it"
+    )
+    nodes: int = Field(
+        default=1, ge=1, description="training pods per verification, each running nprocPerVerification processes"
+    )
+    queue: str | None = Field(
+        default=None, description="a Kueue LocalQueue: children carry its label and start suspended until admitted"
+    )
+
+
 class StopSpec(Strict):
     """The run completes when any rule is met, or when every budget is spent."""
 
@@ -216,6 +247,7 @@ class EvolutionSpec(Strict):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     parallelism: ParallelismSpec = Field(default_factory=ParallelismSpec)
     artifacts: ArtifactStoreSpec = Field(default_factory=ArtifactStoreSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     stop: StopSpec = Field(default_factory=StopSpec)
     seed: int = Field(default=0, description="random seed of selection and the designer")
 

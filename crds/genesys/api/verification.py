@@ -37,7 +37,13 @@ class VerificationJobStatus(Strict):
     baselines: dict[str, float] = Field(
         default_factory=dict, description="task -> the random-logits baseline's score on the same items"
     )
+    fitness_stderr: float | None = Field(
+        default=None, ge=0, alias="fitnessStderr", description="the evaluation's sampling stderr of fitness"
+    )
     device_seconds: float | None = Field(default=None, ge=0, alias="deviceSeconds")
+    charged: bool = Field(
+        default=True, description="counts as a run of its rung's budget; false when the runtime lost it too often"
+    )
     attempts: int = Field(default=0, ge=0, description="starts so far; a lost run is started again")
     start_time: datetime | None = Field(default=None, alias="startTime")
     completion_time: datetime | None = Field(default=None, alias="completionTime")
