@@ -11,6 +11,7 @@ Service's DNS (`<job>-0.<service>`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,7 +81,8 @@ def build_pytorch_job(evolution: Evolution, verification_job: Mapping[str, Any],
                 "spec": pod_spec([trainer], restart_policy="Never", shared_memory=True)}
     replicas: Manifest = {"Master": {"replicas": 1, "restartPolicy": "ExitCode", "template": template}}
     if nodes > 1:
-        replicas["Worker"] = {"replicas": nodes - 1, "restartPolicy": "ExitCode", "template": template}
+        # a copy: one shared dict would alias the two replicas (and print as a YAML anchor)
+        replicas["Worker"] = {"replicas": nodes - 1, "restartPolicy": "ExitCode", "template": copy.deepcopy(template)}
     job = {
         "apiVersion": "kubeflow.org/v1",
         "kind": "PyTorchJob",
