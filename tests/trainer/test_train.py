@@ -116,8 +116,12 @@ def test_training_gives_the_same_bits_on_one_idle_thread_and_two_loaded_ones(des
 
 
 def test_sigterm_checkpoints_and_exits_then_resumes(tmp_path):
+    # 120 steps: the first progress record comes at step 10, and the stop is honoured at the next
+    # step boundary, so the run must be long enough not to finish before SIGTERM lands (on an idle
+    # machine the 12 steps of FAST ended first: the run completed, correctly, but proved nothing)
     out = tmp_path / "preempted"
-    proc = subprocess.Popen(_cmd(out, "--checkpoint-every", "0"), env=ENV, stderr=subprocess.PIPE, text=True)
+    long = [*_cmd(out), "--set=tokens=122880"]
+    proc = subprocess.Popen([*long, "--checkpoint-every", "0"], env=ENV, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while not (out / "metrics.jsonl").exists():  # the first progress record: training is under way
         assert proc.poll() is None and time.time() < deadline
@@ -126,8 +130,9 @@ def test_sigterm_checkpoints_and_exits_then_resumes(tmp_path):
     proc.wait(timeout=120)
     saved = json.loads((out / "train.json").read_text())
     assert not saved["completed"] and (out / "checkpoints" / "latest").exists()
-    subprocess.run(_cmd(out), env=ENV, check=True, capture_output=True)
-    assert json.loads((out / "train.json").read_text())["completed"]
+    subprocess.run(long, env=ENV, check=True, capture_output=True)
+    resumed = json.loads((out / "train.json").read_text())
+    assert resumed["completed"] and resumed["steps"] == 120
 
 
 def test_two_process_gloo_replicas_end_identical(tmp_path):
