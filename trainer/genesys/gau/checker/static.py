@@ -34,6 +34,14 @@ from genesys.gau.checker.allowlist import (
     SAFE_STDLIB,
 )
 from genesys.gau.checker.report import CheckResult
+from genesys.gau.checker.unit_ast import (
+    bound_names,
+    calls_on_self,
+    chain,
+    child_instantiations,
+    declared_children,
+    inner_attributes_and_callees,
+)
 
 
 @dataclass(frozen=True)
@@ -108,37 +116,6 @@ def _module_object_problem(obj: Any, path: str) -> str | None:
             return None
         return f"{path} is the module {name}, which unit code may not use"
     return None
-
-
-def _chain(node: ast.AST) -> tuple[ast.AST, list[ast.Attribute]]:
-    attrs: list[ast.Attribute] = []
-    while isinstance(node, ast.Attribute):
-        attrs.append(node)
-        node = node.value
-    return node, attrs[::-1]
-
-
-def _bound_names(tree: ast.Module) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for a in node.names:
-                names.add(a.asname or a.name.split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            names.update(node.names)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            names.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            names.add(node.rest)
-    return names
 
 
 class UnitAnalyzer:
@@ -254,7 +231,7 @@ class UnitAnalyzer:
         return None
 
     def _safety(self, tree: ast.Module) -> None:
-        inner, called = _inner_attributes_and_callees(tree)
+        inner, called = inner_attributes_and_callees(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Name):
                 self._name(node)
@@ -282,7 +259,7 @@ class UnitAnalyzer:
             self.fail(node, f"`{node.id}` is not allowed in unit code")
 
     def _attribute_chain(self, node: ast.Attribute) -> None:
-        root, attrs = _chain(node)
+        root, attrs = chain(node)
         root_name = root.id if isinstance(root, ast.Name) else None
         for a in attrs:
             name = a.attr
@@ -311,7 +288,7 @@ class UnitAnalyzer:
                             "nn.ModuleList or nn.ModuleDict")
             return
         name = node.args[1].value
-        root, _ = _chain(node.args[0])
+        root, _ = chain(node.args[0])
         root_name = root.id if isinstance(root, ast.Name) else None
         private = name.startswith("_") and (root_name is None or root_name in self.aliases)
         if _is_dunder(name) or name in FORBIDDEN_ATTRS or private:
@@ -320,7 +297,7 @@ class UnitAnalyzer:
             self.fail(node, f"{fn}() may only change attributes of self, never of torch or library objects")
 
     def _attribute_write(self, node: ast.Attribute) -> None:
-        root, attrs = _chain(node)
+        root, attrs = chain(node)
         root_name = root.id if isinstance(root, ast.Name) else None
         if node.attr in ("forward", "_forward"):
             self.fail(node, f"assigning `{node.attr}` is not allowed; define _forward as a method")
@@ -332,7 +309,7 @@ class UnitAnalyzer:
 
     def _resolve_base(self, base: ast.AST, local: dict[str, str]) -> str:
         """Kind of a class base: 'gau', 'module', 'local-gau', 'other' or 'unknown'."""
-        root, attrs = _chain(base)
+        root, attrs = chain(base)
         if not isinstance(root, ast.Name):
             return "unknown"
         if not attrs and root.id in local:
@@ -448,8 +425,8 @@ class UnitAnalyzer:
     def _children(self, tree: ast.Module, cls: ast.ClassDef, methods: dict[str, ast.AST]) -> None:
         declared = set(self.children)
         self._undefined_names(tree, declared)
-        instantiated, assigned = _child_instantiations(cls, declared)
-        calls = _calls_on_self(methods)
+        instantiated, assigned = child_instantiations(cls, declared)
+        calls = calls_on_self(methods)
         init = methods.get("__init__")
         for child in self.children:
             call = instantiated.get(child)
@@ -465,7 +442,7 @@ class UnitAnalyzer:
 
     def _undefined_names(self, tree: ast.Module, declared: set[str]) -> None:
         """Children named in the code but not in the tree: NameErrors at build time."""
-        bound = _bound_names(tree) | set(dir(builtins)) | {"__name__", "__doc__", "__file__"}
+        bound = bound_names(tree) | set(dir(builtins)) | {"__name__", "__doc__", "__file__"}
         reported: set[str] = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound | declared:
@@ -498,72 +475,13 @@ class UnitAnalyzer:
                                "flow through it")
 
     def _children_declarations(self, tree: ast.Module, declared: set[str]) -> None:
-        decls = _declared_children(tree)
+        decls = declared_children(tree)
         if decls is None:
             self.fail(None, "no CHILDREN_DECLARATIONS at module level; add `CHILDREN_DECLARATIONS = [...]` "
                             "(a list of UnitDecl, [] if none)", severity="warn")
         elif set(decls) != declared:
             self.fail(None, f"CHILDREN_DECLARATIONS lists {sorted(decls)} but the tree's children are "
                             f"{sorted(declared)}; keep them the same", severity="warn")
-
-
-def _inner_attributes_and_callees(tree: ast.Module) -> tuple[set[int], set[int]]:
-    """ids of attribute nodes that are the base of a longer chain (checked as part of it),
-    and of the nodes that are called."""
-    inner: set[int] = set()
-    called: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
-            inner.add(id(node.value))
-        elif isinstance(node, ast.Call):
-            called.add(id(node.func))
-    return inner, called
-
-
-def _child_instantiations(cls: ast.ClassDef, declared: set[str]) -> tuple[dict[str, ast.Call], dict[str, str]]:
-    """The first call of each declared child in the class, and the attribute of self it is
-    first assigned to (`self.attr = Child(...)`)."""
-    instantiated: dict[str, ast.Call] = {}
-    assigned: dict[str, str] = {}  # child -> attribute on self
-    for node in ast.walk(cls):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in declared:
-            instantiated.setdefault(node.func.id, node)
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Attribute)
-                and isinstance(node.targets[0].value, ast.Name) and node.targets[0].value.id == "self"
-                and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
-                and node.value.func.id in declared):
-            assigned.setdefault(node.value.func.id, node.targets[0].attr)
-    return instantiated, assigned
-
-
-def _calls_on_self(methods: dict[str, ast.AST]) -> dict[str, list[ast.Call]]:
-    """Calls `self.<attr>(...)` outside __init__, by attribute."""
-    calls: dict[str, list[ast.Call]] = {}
-    for name, method in methods.items():
-        if name == "__init__":
-            continue
-        for node in ast.walk(method):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"):
-                calls.setdefault(node.func.attr, []).append(node)
-    return calls
-
-
-def _declared_children(tree: ast.Module) -> list[str] | None:
-    for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id == "CHILDREN_DECLARATIONS"):
-            names = []
-            for call in getattr(node.value, "elts", []):
-                if not isinstance(call, ast.Call):
-                    continue
-                for kw in call.keywords:
-                    if kw.arg == "unitname" and isinstance(kw.value, ast.Constant):
-                        names.append(str(kw.value.value))
-                if call.args and isinstance(call.args[0], ast.Constant):
-                    names.append(str(call.args[0].value))
-            return names
-    return None
 
 
 def design_problems(design: Design) -> list[Problem]:
