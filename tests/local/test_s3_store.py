@@ -16,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from genesys.api import storage
+from genesys.api.artifact_store import ArtifactStore
 from genesys.api.evolution import DesignerSpec
 from genesys.api.seed_library import load_seed
 from genesys.cli.main import app
-from genesys.local.artifacts import ArtifactStore
 from quick_runs import designs_json, records, run_quick
 
 s3fs = pytest.importorskip("s3fs", reason="the s3 extra is not installed: pip install '.[s3]'")

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import cast
 
 from genesys.api import ManifestError, loads_manifest, storage
+from genesys.api.artifact_store import ArtifactStore
 from genesys.api.evolution import Evolution
 from genesys.api.vocabulary import RECORD_PHASES, EvolutionPhase
 from genesys.evolution import budget_usage, closed_rungs, combined_stderr, leaderboard, rung_budgets, training_spread
 from genesys.evolution.outcomes import design_failure, design_phase
-from genesys.local.artifacts import ArtifactStore
 from genesys.local.snapshot import BudgetView, DesignView, RungScores, RunSnapshot
 from genesys.local.store import RunDirError, RunStore
 

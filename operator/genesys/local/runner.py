@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genesys.api import Design, loads_manifest, storage
+from genesys.api.artifact_store import ArtifactStore
 from genesys.api.evolution import Evolution
 from genesys.api.rungs import PresetError, ladder_rungs
 from genesys.api.seed_library import SeedError
@@ -32,7 +33,6 @@ from genesys.evolution.outcomes import (
     settle_session,
     settle_verification,
 )
-from genesys.local.artifacts import ArtifactStore
 from genesys.local.executor import Executor, Finished
 from genesys.local.run_dir import (
     MANIFEST_FILE,

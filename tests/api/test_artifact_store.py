@@ -11,6 +11,7 @@ import fsspec
 import pytest
 
 from genesys.api import Design, VerificationJob, storage
+from genesys.api.artifact_store import ArtifactStore
 from genesys.api.common import ObjectMeta
 from genesys.api.contract import ContractError
 from genesys.api.design import DesignSpec, DesignTree, Proposal, UnitSpec
@@ -18,7 +19,6 @@ from genesys.api.evolution import DesignerSpec
 from genesys.api.results import CheckReport, VerificationResult
 from genesys.api.session import DesignSessionJob, SessionOutcome
 from genesys.api.verification import VerificationJobSpec
-from genesys.local.artifacts import ArtifactStore
 
 
 @pytest.fixture(params=["local", "memory"])

@@ -1,4 +1,7 @@
-"""The local runtime's side of the artifact store: write job manifests, read children's files back.
+"""A runtime's side of the artifact store: write job manifests, read children's files back.
+
+Both runtimes use it (`genesys.local` and `genesys.operator`): the files are the contract
+between a runtime and the processes or pods it starts.
 
 The store is a local directory or an fsspec URL (s3://...), read and written through
 `genesys.api.storage`; paths come from `genesys.api.ArtifactLayout`; the files are
