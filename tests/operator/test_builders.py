@@ -171,3 +171,21 @@ def test_training_resources_come_from_the_rung(cluster_evolution, config):
         for pod in _pods(pytorch):
             assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == gpus
         assert pytorch["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
+
+
+def test_a_store_on_a_volume_claim_is_mounted_at_the_same_path_in_every_pod(cluster_evolution, config):
+    pvc = replace(config, store="/store", store_claim="genesys-store-rwx", store_secret=None)
+    design, session_job, _, vj = _children(cluster_evolution, pvc)
+    jobs = [session_job, *build_training(cluster_evolution, vj, pvc),
+            *build_training(cluster_evolution, vj, replace(pvc, pytorchjob_available=True))]
+    for job in jobs:
+        for pod in _pods(job):
+            claims = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+            assert [v["persistentVolumeClaim"]["claimName"] for v in claims] == ["genesys-store-rwx"]
+            mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+            assert mounts[claims[0]["name"]] == "/store"
+            assert any(arg.startswith("/store/demo/") for arg in pod["containers"][0]["command"])
+    _, session_job, _, vj = _children(cluster_evolution, config)  # an object store: no pod mounts a claim
+    for job in [session_job, *build_training(cluster_evolution, vj, config)]:
+        for pod in _pods(job):
+            assert not [v for v in pod.get("volumes", []) if "persistentVolumeClaim" in v]

@@ -148,6 +148,10 @@ class DesignStatus(Strict):
     )
     order: int | None = Field(default=None, ge=0, description="creation order in its evolution; seeds first")
     session_seed: int | None = Field(default=None, alias="sessionSeed", description="random seed of its session")
+    session_attempts: int = Field(default=0, ge=0, alias="sessionAttempts",
+                                  description="starts of its session so far; a lost session is started again")
+    session_usd: float | None = Field(default=None, ge=0, alias="sessionUsd",
+                                      description="what its design session spent on LLM calls, in US dollars")
     reason: str | None = Field(default=None, description="why it is in this phase, in one line (e.g. why it failed)")
     failure: DesignFailure | None = Field(default=None, description="a Failed design's session or verification failed")
     conditions: Conditions = Field(default_factory=list)

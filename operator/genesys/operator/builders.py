@@ -41,6 +41,7 @@ from genesys.operator.pods import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     Manifest,
+    StoreClaim,
     container,
     failure_policy,
     pod_spec,
@@ -63,7 +64,12 @@ class OperatorConfig:
     trainer_image: str  # runs torchrun -m genesys.trainer.verification
     pytorchjob_available: bool = False  # the Kubeflow training operator's CRD is installed
     store_secret: str | None = None  # the store's credentials (AWS_*, FSSPEC_*): every pod gets them
+    store_claim: str | None = None  # the store is this ReadWriteMany PVC, mounted at `store` in every pod
     max_attempts: int = DEFAULT_MAX_ATTEMPTS  # starts of a child before a lost one counts as failed
+
+
+def store_claim(config: OperatorConfig) -> StoreClaim | None:
+    return StoreClaim(config.store_claim, config.store) if config.store_claim else None
 
 
 def layout_of(evolution: Evolution, config: OperatorConfig) -> ArtifactLayout:
@@ -157,10 +163,11 @@ def build_session_job(evolution: Evolution, design: Mapping[str, Any], config: O
     llm = evolution.spec.designer.llm
     env_from = secret_env([config.store_secret, llm.secret if llm is not None else None])
     labels = {COMPONENT_LABEL: "design-session"}
+    claim = store_claim(config)
     session = container("session", config.agent_image, argv, resources=evolution.spec.resources.session,
-                        env_from=env_from)
+                        env_from=env_from, store_claim=claim)
     template = {"metadata": {"labels": {**labels_for(evolution.name, logical), **labels}},
-                "spec": pod_spec([session], restart_policy="Never")}
+                "spec": pod_spec([session], restart_policy="Never", store_claim=claim)}
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",

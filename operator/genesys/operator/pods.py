@@ -10,11 +10,20 @@ hub) and the work dir where checkpoints live until they reach the store.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from genesys.api.evolution import PodResources
 
 Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoreClaim:
+    """An artifact store on a PersistentVolumeClaim (ReadWriteMany): mounted at the same path everywhere."""
+
+    claim: str
+    mount_path: str
 
 # Exit codes of the entry points (genesys.agents.session, genesys.trainer.verification).
 EXIT_FAILED = 1  # the process judged its input and wrote its final outcome (or crashed doing so)
@@ -25,6 +34,7 @@ RUN_AS = 10001  # the images' non-root user
 CACHE_DIR = "/var/cache/genesys"
 WORK_DIR = "/var/lib/genesys/work"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+STORE_VOLUME = "store"
 GPU_RESOURCE = "nvidia.com/gpu"
 
 # With a read-only root everything that writes needs a place; HOME catches the rest (~/.cache, ~/.config).
@@ -61,9 +71,12 @@ def resources_of(resources: PodResources) -> Manifest:
 
 
 def container(name: str, image: str, command: Sequence[str], *, resources: PodResources,
-              env: Sequence[Manifest] = (), env_from: Sequence[Manifest] = (), shared_memory: bool = False) -> Manifest:
+              env: Sequence[Manifest] = (), env_from: Sequence[Manifest] = (), shared_memory: bool = False,
+              store_claim: StoreClaim | None = None) -> Manifest:
     """One container running `command`, with the writable mounts every genesys process needs."""
     mounts = [{"name": volume, "mountPath": path} for volume, path in BASE_MOUNTS.items()]
+    if store_claim is not None:
+        mounts.append({"name": STORE_VOLUME, "mountPath": store_claim.mount_path})
     if shared_memory:
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
     out: Manifest = {
@@ -87,9 +100,11 @@ def container(name: str, image: str, command: Sequence[str], *, resources: PodRe
 
 
 def pod_spec(containers: Sequence[Manifest], *, restart_policy: str, shared_memory: bool = False,
-             subdomain: str | None = None) -> Manifest:
+             subdomain: str | None = None, store_claim: StoreClaim | None = None) -> Manifest:
     """A pod that cannot reach the Kubernetes API: it reads and writes the artifact store only."""
     volumes: list[Manifest] = [{"name": volume, "emptyDir": {}} for volume in BASE_MOUNTS]
+    if store_claim is not None:  # the store is a ReadWriteMany volume every pod mounts at the same path
+        volumes.append({"name": STORE_VOLUME, "persistentVolumeClaim": {"claimName": store_claim.claim}})
     if shared_memory:  # NCCL and data loader workers exchange tensors through /dev/shm (64Mi by default)
         volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
     spec: Manifest = {

@@ -17,7 +17,14 @@ from typing import Any
 
 from genesys.api.evolution import Evolution, PodResources
 from genesys.api.verification import VerificationJobSpec
-from genesys.operator.builders import COMPONENT_LABEL, OperatorConfig, child_metadata, layout_of, queued
+from genesys.operator.builders import (
+    COMPONENT_LABEL,
+    OperatorConfig,
+    child_metadata,
+    layout_of,
+    queued,
+    store_claim,
+)
 from genesys.operator.names import labels_for, logical_name
 from genesys.operator.pods import (
     EXIT_BAD_INPUT,
@@ -76,9 +83,11 @@ def build_pytorch_job(evolution: Evolution, verification_job: Mapping[str, Any],
     meta, pod_labels, resources = _parts(evolution, verification_job, config)
     nodes = evolution.spec.resources.nodes
     trainer = container(CONTAINER, config.trainer_image, training_command(evolution, verification_job, config),
-                        resources=resources, env_from=secret_env([config.store_secret]), shared_memory=True)
+                        resources=resources, env_from=secret_env([config.store_secret]), shared_memory=True,
+                        store_claim=store_claim(config))
     template = {"metadata": {"labels": pod_labels},
-                "spec": pod_spec([trainer], restart_policy="Never", shared_memory=True)}
+                "spec": pod_spec([trainer], restart_policy="Never", shared_memory=True,
+                                 store_claim=store_claim(config))}
     replicas: Manifest = {"Master": {"replicas": 1, "restartPolicy": "ExitCode", "template": template}}
     if nodes > 1:
         # a copy: one shared dict would alias the two replicas (and print as a YAML anchor)
@@ -134,7 +143,7 @@ def build_indexed_job(evolution: Evolution, verification_job: Mapping[str, Any],
     env = rendezvous_env(meta["name"], config.namespace, nodes, evolution.spec.parallelism.nproc_per_verification)
     trainer = container(CONTAINER, config.trainer_image, training_command(evolution, verification_job, config),
                         resources=resources, env=env, env_from=secret_env([config.store_secret]),
-                        shared_memory=True)
+                        shared_memory=True, store_claim=store_claim(config))
     final = (EXIT_FAILED, EXIT_BAD_INPUT) if nodes == 1 else (EXIT_BAD_INPUT,)
     job = {
         "apiVersion": "batch/v1",
@@ -148,7 +157,7 @@ def build_indexed_job(evolution: Evolution, verification_job: Mapping[str, Any],
             "podFailurePolicy": failure_policy(CONTAINER, final_codes=final),
             "template": {"metadata": {"labels": pod_labels},
                          "spec": pod_spec([trainer], restart_policy="Never", shared_memory=True,
-                                          subdomain=meta["name"])},
+                                          subdomain=meta["name"], store_claim=store_claim(config))},
         },
     }
     return queued(job, evolution, ("spec",))
