@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+EVOLUTION_FILE = "evolution.yaml"
 DESIGN_FILE = "design.yaml"
 CHECK_FILE = "check.json"
 OUTCOME_FILE = "outcome.json"
@@ -35,6 +36,10 @@ class ArtifactLayout(BaseModel):
 
     def _join(self, *parts: str) -> str:
         return "/".join((self.root if self.root != "/" else "", *parts))
+
+    def evolution_file(self) -> str:
+        """The Evolution manifest the run was started from (a record for people and tools)."""
+        return self._join(self.evolution, EVOLUTION_FILE)
 
     def designs_dir(self) -> str:
         return self._join(self.evolution, "designs")

@@ -52,6 +52,11 @@ from genesys.operator.state import DESIGN_LABEL, REPEAT_LABEL, RUNG_LABEL, START
 
 COMPONENT_LABEL = "app.kubernetes.io/component"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "genesys"}
+# The session's seed, on the Design from its creation (its status may be lost if the operator stops
+# between creating the Design and patching its status: the session still gets the same seed).
+SEED_ANNOTATION = "genesys.dev/session-seed"
+# Which start of its session or verification a child runs: a child of an earlier attempt is an old one.
+ATTEMPT_ANNOTATION = "genesys.dev/attempt"
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ def build_design(evolution: Evolution, action: StartDesignSession, config: Opera
         "apiVersion": API_VERSION,
         "kind": "Design",
         "metadata": child_metadata(evolution, action.name, as_object(evolution), config,
-                                   annotations={START_ANNOTATION: str(start)}),
+                                   annotations={START_ANNOTATION: str(start), SEED_ANNOTATION: str(action.seed)}),
         "spec": {"evolution": evolution.name, "parents": list(action.parents), "operation": action.operation},
         "status": {"phase": "Designing", "sessionSeed": action.seed},
     }

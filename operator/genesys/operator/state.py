@@ -51,7 +51,7 @@ def _status(obj: Mapping[str, Any], model: type[BaseModel]) -> Any:
     return model.model_validate(obj.get("status") or {})
 
 
-def _start_order(obj: Mapping[str, Any]) -> tuple[int, str]:
+def start_order(obj: Mapping[str, Any]) -> tuple[int, str]:
     """Sort key: the start order the builder wrote, then the name with its numbers read as numbers."""
     order = annotation(obj, START_ANNOTATION)
     name = logical_name(obj)
@@ -128,8 +128,8 @@ def evolution_state(designs: Sequence[Mapping[str, Any]], verification_jobs: Seq
     Evolution's status.startTime, for stop.maxWallHours.
     """
     members = [r for r in map(design_record, designs) if r is not None]
-    sessions = [(_start_order(obj), r) for obj in designs if (r := session_record(obj)) is not None]
-    verifications = [(_start_order(obj), verification_record(obj)) for obj in verification_jobs]
+    sessions = [(start_order(obj), r) for obj in designs if (r := session_record(obj)) is not None]
+    verifications = [(start_order(obj), verification_record(obj)) for obj in verification_jobs]
     return EvolutionState(
         designs=tuple(sorted(members, key=lambda r: r.order)),
         sessions=tuple(r for _, r in sorted(sessions, key=lambda pair: pair[0])),
