@@ -84,7 +84,7 @@ class _RunDisplay:
 
         console.print(f"run dir: [bold]{opened.run_dir}[/]  (artifacts: {opened.artifacts.root})")
         if self.metrics_port >= 0:
-            self.metrics = RunMetrics(opened.evolution.name)
+            self.metrics = RunMetrics(opened)
             port = self.metrics.serve(self.metrics_port)
             console.print(f"metrics: http://127.0.0.1:{port}/metrics")
         if self.live is not None:
@@ -94,7 +94,7 @@ class _RunDisplay:
         from genesys.local.progress import progress_view
 
         if self.metrics is not None:
-            self.metrics.update(snapshot)
+            self.metrics.update()
         self.print_events(snapshot)
         if self.live is not None:
             self.live.update(progress_view(snapshot, [f"{k} {n}" for (k, n) in executor.children]))

@@ -1,56 +1,71 @@
 """Prometheus metrics of a local run, served on 127.0.0.1 while `genesys run` works.
 
-Names and labels match what the operator exports for the same Evolution, so one set
-of Grafana dashboards reads both (`evolution` and `rung` labels throughout).
+    metrics = RunMetrics(run); port = metrics.serve(0); metrics.update()   # after every turn
+
+The local side of genesys.observability: the same names and labels the operator exports
+(one set of Grafana dashboards reads both), fed the same way, from the core's `EvolutionState`.
+Children that finished are found by comparing the store with what was already reported, and
+read back from the artifact store for their wall time, throughput and LLM spend. A run that
+is continued reports its earlier children at once, so its counters count the whole run.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+import time
 
-from genesys.api.vocabulary import RECORD_PHASES
-from genesys.local.snapshot import RunSnapshot
-
-# The phases a local run's designs reach (no Proposed/Designing: a session's design appears when it ends).
-DESIGN_PHASES = ("Implemented", "Verifying", "Verified", "Failed")
+from genesys.api import storage
+from genesys.api.contract import ContractError
+from genesys.api.results import VerificationResult
+from genesys.api.session import SessionOutcome
+from genesys.local.run_dir import OpenRun
+from genesys.observability import EvolutionMetrics
 
 
 class RunMetrics:
-    def __init__(self, evolution: str, registry: CollectorRegistry | None = None):
-        self.evolution = evolution
-        self.registry = registry or CollectorRegistry()
-        gauge = lambda name, doc, labels: Gauge(name, doc, ["evolution", *labels], registry=self.registry)  # noqa: E731
-        self.best_fitness = gauge("genesys_best_fitness", "Fitness of the best design verified at the rung", ["rung"])
-        self.budget_total = gauge("genesys_scalebudget_runs_total", "Verifications the rung's budget allows", ["rung"])
-        self.budget_released = gauge("genesys_scalebudget_runs_released", "Runs released so far (gradual release)",
-                                     ["rung"])
-        self.budget_used = gauge("genesys_scalebudget_runs_used", "Finished verifications charged to the rung",
-                                 ["rung"])
-        self.budget_running = gauge("genesys_scalebudget_runs_running", "Verifications running at the rung", ["rung"])
-        self.designs = gauge("genesys_designs", "Designs by phase", ["phase"])
-        self.verifications = gauge("genesys_verifications", "Verifications by phase", ["phase"])
-        self.sessions = gauge("genesys_design_sessions", "Design sessions by phase", ["phase"])
-        self.device_seconds = gauge("genesys_device_seconds", "Device-seconds spent by finished verifications", [])
+    def __init__(self, run: OpenRun, metrics: EvolutionMetrics | None = None):
+        self.run = run
+        self.metrics = metrics if metrics is not None else EvolutionMetrics()
+        self.reported: set[tuple[str, str]] = set()  # ("verification" | "session", name) already counted
+        self.update()  # before serving: the first scrape already sees the run so far
 
     def serve(self, port: int) -> int:
         """Serve on 127.0.0.1:port (0: any free port); return the port."""
-        server, _ = start_http_server(port, addr="127.0.0.1", registry=self.registry)
-        return server.server_port
+        return self.metrics.serve(port)
 
-    def update(self, snapshot: RunSnapshot) -> None:
-        evo = self.evolution
-        for rung in snapshot.rungs:
-            scores = [r.fitness for d in snapshot.designs for r in d.rungs if r.rung == rung]
-            if scores:
-                self.best_fitness.labels(evo, rung).set(max(scores))
-        for b in snapshot.budgets:
-            self.budget_total.labels(evo, b.rung).set(b.total)
-            self.budget_released.labels(evo, b.rung).set(b.released)
-            self.budget_used.labels(evo, b.rung).set(b.used)
-            self.budget_running.labels(evo, b.rung).set(b.running)
-        for phase in DESIGN_PHASES:
-            self.designs.labels(evo, phase).set(sum(d.phase == phase for d in snapshot.designs))
-        for phase in RECORD_PHASES:
-            self.verifications.labels(evo, phase).set(snapshot.verifications.get(phase, 0))
-            self.sessions.labels(evo, phase).set(snapshot.sessions.get(phase, 0))
-        self.device_seconds.labels(evo).set(sum(b.device_seconds for b in snapshot.budgets))
+    def update(self) -> None:
+        """The run's state as it is in the store now, and the children that finished since the last update."""
+        store, name = self.run.store, self.run.evolution.name
+        started = float(store.get_meta("started_at") or time.time())
+        self.metrics.update(name, self.run.evolution.spec, store.state((time.time() - started) / 3600))
+        self._report_verifications()
+        self._report_sessions()
+
+    def _report_verifications(self) -> None:
+        name = self.run.evolution.name
+        finished = [v for v in self.run.store.verifications()
+                    if v.phase != "running" and ("verification", v.name) not in self.reported]
+        for row in sorted(finished, key=lambda v: v.finished_at or 0.0):
+            result = self.run.artifacts.read_verification(row.name)
+            result = result if isinstance(result, VerificationResult) else None  # lost or malformed: no result
+            wall = result.wall_seconds if result is not None and result.wall_seconds > 0 else \
+                (row.finished_at or row.started_at) - row.started_at
+            self.metrics.verification_finished(name, row.rung, row.phase, wall,
+                                               train=result.train if result is not None else None)
+            self.reported.add(("verification", row.name))
+
+    def _report_sessions(self) -> None:
+        name = self.run.evolution.name
+        finished = [s for s in self.run.store.sessions()
+                    if s.phase != "running" and ("session", s.name) not in self.reported]
+        for row in sorted(finished, key=lambda s: s.finished_at or 0.0):
+            self.metrics.session_finished(name, row.phase, self._spend(row.name))
+            self.reported.add(("session", row.name))
+
+    def _spend(self, session: str) -> float:
+        """The LLM dollars of a finished session, from its outcome.json (also when its design was refused);
+        0 when it left none (lost) or it does not parse."""
+        url = self.run.artifacts.layout.outcome_file(session)
+        try:
+            return SessionOutcome.from_json(storage.read_text(url), url).spend.usd
+        except (FileNotFoundError, UnicodeDecodeError, ContractError):
+            return 0.0
