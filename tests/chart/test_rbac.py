@@ -1,0 +1,86 @@
+"""The operator's permissions: least privilege, derived from the rendered Role and ClusterRole.
+
+`pytest tests/chart/test_rbac.py -s` prints the (group, resource, verb) triples, the form the
+end-to-end test compares with the requests the operator really makes.
+"""
+
+from __future__ import annotations
+
+from chart_render import find, render_chart, rendered_rbac_triples
+
+# Without these the operator cannot run at all: kopf watching and annotating the resources, patching
+# their status, peering and posting events. The rest follows what the handlers create.
+ESSENTIAL = {
+    *{("genesys.dev", plural, verb) for plural in ("evolutions", "designs", "verificationjobs", "scalebudgets")
+      for verb in ("list", "watch", "patch")},
+    *{("genesys.dev", f"{plural}/status", "patch") for plural in ("evolutions", "designs", "verificationjobs")},
+    ("kopf.dev", "kopfpeerings", "list"), ("kopf.dev", "kopfpeerings", "watch"), ("kopf.dev", "kopfpeerings", "patch"),
+    ("", "events", "create"),
+}
+# Cluster-scoped resources a namespaced Role cannot grant; a ClusterRole must not grant anything else.
+CLUSTER_SCOPED = {("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces"), ("", "nodes"),
+                  ("", "persistentvolumes"), ("kopf.dev", "clusterkopfpeerings"),
+                  ("rbac.authorization.k8s.io", "clusterroles"), ("rbac.authorization.k8s.io", "clusterrolebindings")}
+# Verbs that would let the operator widen its own rights or act as someone else.
+ESCALATING = {"escalate", "bind", "impersonate"}
+
+
+def test_print_the_triples():
+    manifests = render_chart()
+    for kind in ("Role", "ClusterRole"):
+        print(f"{kind}:")
+        for group, resource, verb in sorted(rendered_rbac_triples(manifests, kinds=(kind,))):
+            print(f"  {group or 'core'}\t{resource}\t{verb}")
+    assert rendered_rbac_triples(manifests) == (rendered_rbac_triples(manifests, kinds=("Role",))
+                                                | rendered_rbac_triples(manifests, kinds=("ClusterRole",)))
+
+
+def test_triples_expand_every_rule():
+    manifests = [{"kind": "Role", "rules": [{"apiGroups": ["", "apps"], "resources": ["pods", "deployments"],
+                                             "verbs": ["get"]}]},
+                 {"kind": "ClusterRole", "rules": [{"apiGroups": ["x.io"], "resources": ["things/status"],
+                                                    "verbs": ["patch", "update"]}]},
+                 {"kind": "ConfigMap", "data": {}}]
+    assert rendered_rbac_triples(manifests) == {("", "pods", "get"), ("", "deployments", "get"),
+                                                ("apps", "pods", "get"), ("apps", "deployments", "get"),
+                                                ("x.io", "things/status", "patch"), ("x.io", "things/status", "update")}
+
+
+def test_no_wildcards_no_secrets_no_escalation():
+    triples = rendered_rbac_triples(render_chart())
+    assert not [t for t in triples if "*" in "".join(t)], "RBAC must name groups, resources and verbs"
+    # pods receive the store's and the LLM's Secrets through envFrom: the operator only names them
+    assert not [t for t in triples if t[1].startswith("secrets")]
+    assert not [t for t in triples if t[2] in ESCALATING]
+    assert not [t for t in triples if t[1].startswith(("roles", "rolebindings", "serviceaccounts"))]
+    assert ESSENTIAL <= triples, sorted(ESSENTIAL - triples)
+
+
+def test_nothing_cluster_wide_but_reading_crds():
+    manifests = render_chart()
+    cluster = rendered_rbac_triples(manifests, kinds=("ClusterRole",))
+    assert cluster == {("apiextensions.k8s.io", "customresourcedefinitions", verb) for verb in ("get", "list", "watch")}
+    namespaced = rendered_rbac_triples(manifests, kinds=("Role",))
+    assert not [t for t in namespaced if t[:2] in CLUSTER_SCOPED], "a Role cannot grant cluster-scoped resources"
+    # Designs, VerificationJobs and ScaleBudgets go with their owners (garbage collection), never by the operator.
+    assert not [t for t in namespaced if t[0] == "genesys.dev" and t[2] in ("delete", "deletecollection")]
+
+
+def test_the_bindings_grant_the_roles_to_the_operators_service_account():
+    manifests = render_chart()
+    (account,) = find(manifests, "ServiceAccount")
+    (deployment,) = find(manifests, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    for binding_kind, role_kind in (("RoleBinding", "Role"), ("ClusterRoleBinding", "ClusterRole")):
+        (binding,) = find(manifests, binding_kind)
+        (role,) = find(manifests, role_kind)
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind,
+                                      "name": role["metadata"]["name"]}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                                        "namespace": account["metadata"]["namespace"]}]
+
+
+def test_two_releases_in_two_namespaces_do_not_share_cluster_roles():
+    first = find(render_chart(namespace="team-a"), "ClusterRole")[0]["metadata"]["name"]
+    second = find(render_chart(namespace="team-b"), "ClusterRole")[0]["metadata"]["name"]
+    assert first != second
