@@ -83,3 +83,18 @@ def _alive(pid: int) -> bool:
     # a zombie (killed, not yet reaped by init) counts as dead
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split(") ")[-1][:1] != "Z"
+
+
+def test_sigterm_is_sent_once_however_often_stop_is_asked(tmp_path):
+    ready, count = tmp_path / "ready", tmp_path / "count"
+    process = start(tmp_path, f"import signal, time, pathlib; c = pathlib.Path({str(count)!r}); "
+                              "signal.signal(signal.SIGTERM, lambda *a: c.write_text(str(int(c.read_text() or 0) + 1)) "
+                              f"if c.exists() else c.write_text('1')); pathlib.Path({str(ready)!r}).touch(); "
+                              "time.sleep(60)")
+    while not ready.exists():
+        time.sleep(0.05)
+    for _ in range(3):  # the kubelet asks on every pass while the pod is gone
+        process.stop(grace=1)
+        time.sleep(0.1)
+    assert wait(process) == 128 + signal.SIGKILL
+    assert count.read_text() == "1"

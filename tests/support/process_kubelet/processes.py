@@ -74,11 +74,13 @@ class ContainerProcess:
                 pass
 
     def stop(self, grace: float) -> None:
-        """SIGTERM now; `enforce` sends SIGKILL once `grace` seconds have passed (a later, shorter grace wins)."""
+        """SIGTERM (once, however often asked); `enforce` sends SIGKILL once `grace` seconds have passed
+        (a later, shorter grace wins)."""
         deadline = time.monotonic() + max(grace, 0.0)
+        if self._kill_at is None:
+            self.signal(signal.SIGTERM)
         if self._kill_at is None or deadline < self._kill_at:
             self._kill_at = deadline
-        self.signal(signal.SIGTERM)
         self.enforce()
 
     def enforce(self) -> None:
