@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--apply", type=Path, action="append", default=[],
                         help="a YAML file or directory of manifests to create first (repeatable)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
     with KubeEmulator(port=args.port) as api:
         for path in args.apply:
             api.apply(path)

@@ -55,10 +55,12 @@ def kubeconfig(url: str, namespace: str = "default") -> dict[str, Any]:
 
 class KubeEmulator:
     def __init__(self, port: int = 0, workdir: str | Path | None = None, namespace: str = "default",
-                 version: str = DEFAULT_VERSION) -> None:
-        """`version` is the Kubernetes version /version reports (gcloud's kubectl picks its build by it)."""
+                 version: str = DEFAULT_VERSION, watch_log_size: int = 50_000) -> None:
+        """`version` is the Kubernetes version /version reports (gcloud's kubectl picks its build by it);
+        the last `watch_log_size` writes can be watched from (older resourceVersions get 410 Gone)."""
         self._port = port
         self.version = version
+        self.watch_log_size = watch_log_size
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kube-emulator-"))
         self.namespace = namespace
@@ -114,7 +116,7 @@ class KubeEmulator:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        self._api = api = ApiServer(self.version)
+        self._api = api = ApiServer(self.version, self.watch_log_size)
         self._handler = handler = EmulatorHandler(api)
         async with handler:
             runner = web.ServerRunner(web.Server(handler, handler_cancellation=True), shutdown_timeout=1.0)

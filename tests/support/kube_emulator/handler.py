@@ -69,11 +69,16 @@ class EmulatorHandler(kmock.RawHandler):
         self._requests.append(request)
         if self._payloads:  # reactions a test declared with kmock's DSL come first
             try:
-                return await self._handle(request)
+                response = await self._handle(request)
             except NotImplementedError:
                 pass  # none matched
             except Exception as err:  # noqa: BLE001  # a reaction's exception is its response
-                return self._error(err)
+                response = self._error(err)
+                self.api.record(raw, response.status)
+                return response
+            else:
+                self.api.record(raw, response.status)
+                return response
         try:
             return await self.api.serve(raw, body)
         except ApiError as err:

@@ -37,7 +37,8 @@ def json_response(body: Any, status: int = 200, warnings: list[str] | None = Non
                   content_type: str = "application/json") -> web.Response:
     response = web.Response(body=json.dumps(body).encode(), status=status, headers={"Content-Type": content_type})
     for warning in warnings or []:
-        response.headers.add("Warning", f'299 - "{warning}"'.replace("\n", " "))
+        text = warning.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+        response.headers.add("Warning", f'299 - "{text}"')
     return response
 
 
@@ -48,9 +49,9 @@ def wants_table(accept: str) -> bool:
 class ApiServer:
     """The emulated API server's state and request handling (one per KubeEmulator)."""
 
-    def __init__(self, version: str = discovery.DEFAULT_VERSION) -> None:
+    def __init__(self, version: str = discovery.DEFAULT_VERSION, watch_log_size: int = 50_000) -> None:
         self.version = version
-        self.store = Store()
+        self.store = Store(watch_log_size)
         self.registry = Registry(builtin_types())
         self.ops = Operations(self.store, self.registry)
         self.collector = Collector(self.ops)
@@ -67,33 +68,38 @@ class ApiServer:
 
     # --- entry point ---------------------------------------------------------------------------
 
+    def record(self, raw: web.BaseRequest, code: int) -> None:
+        """Add a request to `request_log` (verb as RBAC names it; no group for non-resource paths)."""
+        agent = raw.headers.get("User-Agent", "")
+        route = parse_path(raw.path, self.registry)
+        if not isinstance(route, Route):
+            self.request_log.append(RequestRecord(raw.method.lower(), None, None, None, None, agent, code, raw.path))
+            return
+        resource = f"{route.plural}/{route.subresource}" if route.subresource else route.plural
+        self.request_log.append(RequestRecord(rbac_verb(raw.method, route, is_watch(dict(raw.query))), route.group,
+                                              resource, route.namespace, route.name, agent, code, raw.path))
+
     async def serve(self, raw: web.BaseRequest, body: bytes) -> web.StreamResponse:
         query = {k: v for k, v in raw.query.items()}
-        agent = raw.headers.get("User-Agent", "")
         route = parse_path(raw.path, self.registry)
         if not isinstance(route, Route):
             try:
                 response = self._non_resource(raw, route, raw.path)
             except ApiError as err:
                 response = json_response(err.status(), err.code)
-            self.request_log.append(RequestRecord(raw.method.lower(), None, None, None, None, agent,
-                                                  response.status, raw.path))
+            self.record(raw, response.status)
             return response
-        watch = is_watch(query)
-        resource = f"{route.plural}/{route.subresource}" if route.subresource else route.plural
-        record = RequestRecord(rbac_verb(raw.method, route, watch), route.group, resource, route.namespace,
-                               route.name, agent, 200, raw.path)
-        ctx = Context(user_agent=agent, field_validation=query.get("fieldValidation") or "Warn",
-                      dry_run=bool(query.get("dryRun")))
+        ctx = Context(user_agent=raw.headers.get("User-Agent", ""), dry_run=bool(query.get("dryRun")),
+                      field_validation=query.get("fieldValidation") or "Warn")
         try:
             rt = self._resource_type(route, raw.path)
-            if raw.method == "GET" and watch:
-                self.request_log.append(record)
+            if raw.method == "GET" and is_watch(query):
+                self.record(raw, 200)
                 return await self._watch(raw, rt, route, query)
             response = self._resource(raw, rt, route, query, body, ctx)
         except ApiError as err:
             response = json_response(err.status(), err.code, ctx.warnings)
-        self.request_log.append(record._replace(code=response.status))
+        self.record(raw, response.status)
         return response
 
     def _resource_type(self, route: Route, path: str) -> ResourceType:

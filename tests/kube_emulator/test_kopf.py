@@ -1,0 +1,86 @@
+"""Real `kopf run` (a subprocess) against the emulated API server: discovery, list+watch, patches, events, peering."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kube_emulator import KubeEmulator
+
+OPERATOR = '''
+import kopf
+
+@kopf.on.create("genesys.dev", "v1alpha1", "evolutions")
+def created(body, spec, patch, **_):
+    kopf.info(body, reason="Started", message="seeds: " + ", ".join(spec["seeds"]))
+    patch.status["phase"] = "Running"
+    patch.metadata.annotations["genesys.dev/handled"] = "yes"
+'''
+PEERING_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "clusterkopfpeerings.kopf.dev"},
+    "spec": {"group": "kopf.dev", "scope": "Cluster", "names": {
+        "kind": "ClusterKopfPeering", "plural": "clusterkopfpeerings", "singular": "clusterkopfpeering"},
+        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+            "type": "object", "properties": {"status": {"type": "object",
+                                                        "x-kubernetes-preserve-unknown-fields": True}}}}}]},
+}
+
+
+@contextlib.contextmanager
+def kopf_run(api: KubeEmulator, tmp_path: Path, *flags: str) -> Iterator[subprocess.Popen[str]]:
+    operator = tmp_path / "operator.py"
+    operator.write_text(OPERATOR)
+    log = tmp_path / "kopf.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "kopf", "run", "-A", "--verbose", *flags, str(operator)],
+                                env=api.env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+def phase(api: KubeEmulator) -> Any:
+    evolution = api.get("Evolution", "quick") or {}
+    return (evolution.get("status") or {}).get("phase")
+
+
+def test_a_standalone_kopf_operator_handles_a_creation_and_patches_status(genesys_api, quick, tmp_path):
+    api = genesys_api
+    api.create(quick())
+    with kopf_run(api, tmp_path, "--standalone"):
+        api.wait_for(lambda: phase(api) == "Running", 30, "the create handler to patch the status")
+        api.wait_for(lambda: [e for e in api.objects("Event") if e["involvedObject"]["name"] == "quick"], 15,
+                     "kopf to post an event")
+    evolution = api.get("Evolution", "quick")
+    assert evolution["metadata"]["annotations"]["genesys.dev/handled"] == "yes"
+    assert "kopf.zalando.org/last-handled-configuration" in evolution["metadata"]["annotations"]
+    used = api.rbac_triples("kopf")
+    assert {("genesys.dev", "evolutions", "list"), ("genesys.dev", "evolutions", "watch"),
+            ("genesys.dev", "evolutions", "patch"), ("genesys.dev", "evolutions/status", "patch"),
+            ("", "events", "create")} <= used, used
+    events = api.kubectl("get", "events").stdout
+    assert "evolution/quick" in events and "seeds: gpt2, retnet" in events, events
+
+
+def test_kopf_with_peering_registers_itself_and_handles(genesys_api, quick, tmp_path):
+    api = genesys_api
+    api.create(PEERING_CRD)
+    api.create({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "genesys"}})
+    with kopf_run(api, tmp_path, "--peering=genesys"):
+        api.wait_for(lambda: (api.get("ClusterKopfPeering", "genesys") or {}).get("status"), 30,
+                     "kopf to announce itself in the peering object")
+        api.create(quick())
+        api.wait_for(lambda: phase(api) == "Running", 30, "the create handler to patch the status")
+    assert api.rbac_triples("kopf") >= {("kopf.dev", "clusterkopfpeerings", "patch")}
