@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from genesys.evolution.outcomes import Exit, settle_verification
-from genesys.operator.children import child_exit, finished, last_failed_pod
-
+from genesys.operator.children import child_exit, finished, last_failed_pod, restarts
 from result_builders import build_result
 
 
@@ -54,3 +53,16 @@ def test_a_result_decides_over_the_exit():
     failed_pod = child_exit(_job(("Failed", "True")), [_pod("a", 1, "t")])
     assert settle_verification(build_result(), failed_pod, attempts=1).verdict == "succeeded"
     assert settle_verification(None, failed_pod, attempts=1).verdict == "failed"
+
+
+def test_restarts_count_rank_zeros_pods_replaced_by_the_controller():
+    def pod(name: str, **labels: str) -> dict:
+        return {"metadata": {"name": name, "labels": labels}}
+
+    index = "batch.kubernetes.io/job-completion-index"
+    assert restarts([pod("a", **{index: "0"}), pod("b", **{index: "1"})]) == 0
+    assert restarts([pod("a", **{index: "0"}), pod("c", **{index: "0"}), pod("b", **{index: "1"})]) == 1
+    replica = "training.kubeflow.org/replica-type"
+    assert restarts([pod("m", **{replica: "master"}), pod("m2", **{replica: "master"}),
+                     pod("w", **{replica: "worker"})]) == 1
+    assert restarts([]) == 0

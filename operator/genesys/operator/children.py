@@ -78,6 +78,18 @@ def child_exit(child: Mapping[str, Any] | None, pods: Sequence[Mapping[str, Any]
     return pod_exit(pod) if pod is not None else Exit(None)
 
 
+def _first_rank(pod: Mapping[str, Any]) -> bool:
+    """Rank 0's pod: an Indexed Job's index 0, or a PyTorchJob's Master."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return (labels.get("batch.kubernetes.io/job-completion-index", "0") == "0"
+            and labels.get("training.kubeflow.org/replica-type", "master") == "master")
+
+
+def restarts(pods: Sequence[Mapping[str, Any]]) -> int:
+    """How often the child's controller started rank 0 again (a preempted or crashed pod replaced)."""
+    return max(0, sum(1 for p in pods if _first_rank(p)) - 1)
+
+
 def started(child: Mapping[str, Any] | None) -> str | None:
     """When the child started running (its status.startTime), as the API server spells it."""
     return ((child or {}).get("status") or {}).get("startTime")

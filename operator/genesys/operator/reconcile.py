@@ -40,7 +40,7 @@ from genesys.operator.builders import (
     session_job_manifest,
     verification_job_manifest,
 )
-from genesys.operator.children import child_exit
+from genesys.operator.children import child_exit, restarts
 from genesys.operator.cluster import KINDS, Cluster
 from genesys.operator.names import annotation, k8s_name, logical_name
 from genesys.operator.state import evolution_state, session_phase, start_order
@@ -231,29 +231,55 @@ class Reconciler:
         self._replace_child(kids.jobs, job)
         kids.designs[name] = self.cluster.patch_status("designs", name, {"sessionAttempts": attempt})
 
-    def _follow_training(self, evolution: Evolution, kids: Pass, name: str) -> Exit | None:
-        vj = kids.vjs[name]
-        attempts = int((vj.get("status") or {}).get("attempts") or 0)
+    def _training_child(self, evolution: Evolution, kids: Pass, vj: Mapping[str, Any]
+                        ) -> tuple[str, dict[str, Any] | None]:
         child_name = k8s_name(evolution.name, logical_name(vj), TRAINING_NAME_LIMIT)
-        child = (kids.pytorchjobs if self.config.pytorchjob_available else kids.jobs).get(child_name)
-        if attempts == 0 or (child is not None and _attempt(child) < attempts):
-            self._start_training(evolution, kids, name, max(attempts, 1))
-            return None
-        if child is not None and (vj.get("status") or {}).get("phase") == "Pending" and not _suspended(child):
-            kids.vjs[name] = self.cluster.patch_status("verificationjobs", name, {"phase": "Running"})
-        return child_exit(child, kids.pods_of(child_name))
+        return child_name, (kids.pytorchjobs if self.config.pytorchjob_available else kids.jobs).get(child_name)
 
-    def _start_training(self, evolution: Evolution, kids: Pass, name: str, attempt: int) -> None:
+    def _follow_training(self, evolution: Evolution, kids: Pass, name: str) -> Exit | None:
+        """The operator's start of the child is the VerificationJob's attempt annotation (status.attempts
+        also counts the child's own restarts of preempted pods, which are the Job's business)."""
+        vj = kids.vjs[name]
+        started = int(annotation(vj, ATTEMPT_ANNOTATION) or 0)
+        child_name, child = self._training_child(evolution, kids, vj)
+        if started == 0 or (child is not None and _attempt(child) < started):
+            self._start_training(evolution, kids, name, max(started, 1))
+            return None
+        pods = kids.pods_of(child_name)
+        if child is not None:
+            self._observe_training(kids, name, child, pods)
+        return child_exit(child, pods)
+
+    def _observe_training(self, kids: Pass, name: str, child: Mapping[str, Any],
+                          pods: list[dict[str, Any]]) -> None:
+        """Running once its child is admitted; attempts count the child's restarts of a preempted pod too."""
+        status = kids.vjs[name].get("status") or {}
+        fields: dict[str, Any] = {}
+        if status.get("phase") == "Pending" and not _suspended(child):
+            fields["phase"] = "Running"
+        attempts = max(int(status.get("attempts") or 0), _attempt(child) + restarts(pods))
+        if attempts != status.get("attempts"):
+            fields["attempts"] = attempts
+        if fields:
+            kids.vjs[name] = self.cluster.patch_status("verificationjobs", name, fields)
+
+    def _start_training(self, evolution: Evolution, kids: Pass, name: str, attempt: int,
+                        shown: int | None = None) -> None:
+        """Start the child of `attempt` (the operator's start count); `shown`: status.attempts to show."""
         vj = kids.vjs[name]
         layout = layout_of(evolution, self.config)
         storage.write_text(layout.job_file(logical_name(vj)), dump_manifest(verification_job_manifest(vj, attempt)))
+        if annotation(vj, ATTEMPT_ANNOTATION) != str(attempt):  # before the child: a stop in between retries it
+            vj = kids.vjs[name] = self.cluster.patch("verificationjobs", name, {
+                "metadata": {"annotations": {ATTEMPT_ANNOTATION: str(attempt)}}})
         for child in build_training(evolution, vj, self.config):
             child["metadata"]["annotations"][ATTEMPT_ANNOTATION] = str(attempt)
             if child["kind"] == "Service":
                 self.cluster.create(child)
             else:
                 self._replace_child(kids.pytorchjobs if child["kind"] == "PyTorchJob" else kids.jobs, child)
-        status: dict[str, Any] = {"attempts": attempt, "phase": "Pending"}
+        shown = max(attempt, shown or 0, int((vj.get("status") or {}).get("attempts") or 0))
+        status: dict[str, Any] = {"attempts": shown, "phase": "Pending"}
         if attempt == 1:
             status["startTime"] = timestamp(now())
         kids.vjs[name] = self.cluster.patch_status("verificationjobs", name, status)
@@ -313,14 +339,15 @@ class Reconciler:
         vj = kids.vjs[name]
         logical = logical_name(vj)
         status = vj.get("status") or {}
-        attempts = int(status.get("attempts") or 1)
+        # the operator's starts bound its retries; a Job's own pod restarts are the Job's (its backoffLimit)
+        attempts = int(annotation(vj, ATTEMPT_ANNOTATION) or 1)
         store = ArtifactStore(layout_of(evolution, self.config).root, evolution.name)
         result = store.read_verification(logical)
         settled = settle_verification(result, ended, attempts=attempts, max_attempts=self.config.max_attempts)
         if settled.verdict == "retry":
             self.events(vj, "Warning", "Restarted", f"verification {logical} was interrupted; starting attempt "
                                                     f"{attempts + 1} from its checkpoint")
-            self._start_training(evolution, kids, name, attempts + 1)
+            self._start_training(evolution, kids, name, attempts + 1, shown=int(status.get("attempts") or 0) + 1)
             return False
         fields = {
             "phase": "Succeeded" if settled.verdict == "succeeded" else "Failed",
