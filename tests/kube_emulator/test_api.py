@@ -227,3 +227,24 @@ def test_label_and_field_selectors(kube_api):
 def test_dry_run_writes_nothing(kube_api):
     reply = kube_api.request("POST", f"{CONFIGMAPS}?dryRun=All", configmap("dry"))
     assert reply.code == 201 and kube_api.get("ConfigMap", "dry") is None and kube_api.history == []
+
+
+def test_events_k8s_io_events_are_core_events_seen_another_way(kube_api):
+    api = kube_api
+    posted = api.request("POST", "/apis/events.k8s.io/v1/namespaces/default/events", {
+        "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "pulled"}, "type": "Normal",
+        "regarding": {"kind": "Pod", "name": "train-0", "namespace": "default"}, "note": "image pulled",
+        "reason": "Pulled", "action": "Pull", "reportingController": "kubelet", "reportingInstance": "node-1",
+        "eventTime": "2025-01-01T00:00:00.000000Z"})
+    assert posted.code == 201 and posted.body["note"] == "image pulled"
+    (core,) = api.objects("Event")
+    assert (core["apiVersion"], core["message"], core["involvedObject"]["name"]) == ("v1", "image pulled", "train-0")
+    listed = api.request("GET", "/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=regarding.name"
+                                "%3Dtrain-0").body["items"]
+    assert [e["note"] for e in listed] == ["image pulled"]
+    assert "pod/train-0" in api.kubectl("get", "events").stdout
+
+
+def test_access_reviews_allow_everything(kube_api):
+    assert kube_api.kubectl("auth", "can-i", "delete", "pods").stdout.strip() == "yes"
+    assert kube_api.request("GET", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews").code == 405

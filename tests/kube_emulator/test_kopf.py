@@ -19,6 +19,10 @@ def created(body, spec, patch, **_):
     kopf.info(body, reason="Started", message="seeds: " + ", ".join(spec["seeds"]))
     patch.status["phase"] = "Running"
     patch.metadata.annotations["genesys.dev/handled"] = "yes"
+
+@kopf.on.delete("genesys.dev", "v1alpha1", "evolutions")
+def deleted(body, **_):
+    kopf.info(body, reason="Deleting", message="cleaning up")
 '''
 PEERING_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -63,9 +67,13 @@ def test_a_standalone_kopf_operator_handles_a_creation_and_patches_status(genesy
         api.wait_for(lambda: phase(api) == "Running", 30, "the create handler to patch the status")
         api.wait_for(lambda: [e for e in api.objects("Event") if e["involvedObject"]["name"] == "quick"], 15,
                      "kopf to post an event")
-    evolution = api.get("Evolution", "quick")
-    assert evolution["metadata"]["annotations"]["genesys.dev/handled"] == "yes"
-    assert "kopf.zalando.org/last-handled-configuration" in evolution["metadata"]["annotations"]
+        evolution = api.get("Evolution", "quick")
+        assert evolution["metadata"]["annotations"]["genesys.dev/handled"] == "yes"
+        assert "kopf.zalando.org/last-handled-configuration" in evolution["metadata"]["annotations"]
+        assert evolution["metadata"]["finalizers"] == ["kopf.zalando.org/KopfFinalizerMarker"]
+        api.kubectl("delete", "evolution", "quick", "--timeout=30s")  # waits until kopf lets it go
+        assert api.get("Evolution", "quick") is None
+        api.wait_for(lambda: any(e["reason"] == "Deleting" for e in api.objects("Event")), 15, "the delete event")
     used = api.rbac_triples("kopf")
     assert {("genesys.dev", "evolutions", "list"), ("genesys.dev", "evolutions", "watch"),
             ("genesys.dev", "evolutions", "patch"), ("genesys.dev", "evolutions/status", "patch"),

@@ -190,6 +190,26 @@ def _namespace_update(obj: dict[str, Any], old: dict[str, Any]) -> None:
     obj["spec"] = copy.deepcopy(old.get("spec") or {})
 
 
+# events.k8s.io/v1 field <-> core v1 Event field: one storage, two views (as on a real server)
+_EVENT_FIELDS = (("regarding", "involvedObject"), ("related", "related"), ("note", "message"), ("reason", "reason"),
+                 ("type", "type"), ("action", "action"), ("reportingController", "reportingComponent"),
+                 ("reportingInstance", "reportingInstance"), ("deprecatedSource", "source"),
+                 ("deprecatedFirstTimestamp", "firstTimestamp"), ("deprecatedLastTimestamp", "lastTimestamp"),
+                 ("deprecatedCount", "count"), ("eventTime", "eventTime"), ("series", "series"))
+
+
+def _event_to_core(event: dict[str, Any]) -> dict[str, Any]:
+    out = {"apiVersion": "v1", "kind": "Event", "metadata": event.get("metadata") or {}}
+    out.update({core: event[new] for new, core in _EVENT_FIELDS if new in event})
+    return out
+
+
+def _event_from_core(event: dict[str, Any]) -> dict[str, Any]:
+    out = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": event["metadata"]}
+    out.update({new: event[core] for new, core in _EVENT_FIELDS if core in event})
+    return out
+
+
 def builtin_types() -> list[ResourceType]:
     """Every built-in resource type served (see the module docstring for what they do)."""
     rt = ResourceType
@@ -209,7 +229,10 @@ def builtin_types() -> list[ResourceType]:
            default_propagation="Orphan", hooks=Hooks(_job_create, None, _job_validate)),
         rt("apps", "v1", "deployments", "Deployment", True, short_names=("deploy",), categories=("all",),
            subresources=("status",), generation=True, hooks=Hooks(_deployment_create, None, _deployment_validate)),
-        rt("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",)),
+        rt("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",), storage=False,
+           stored_as=("", "events"), to_storage=_event_to_core, from_storage=_event_from_core),
+        rt("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False,
+           verbs=("create",), virtual=True),
         rt("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
            short_names=("crd", "crds"), subresources=("status",), generation=True),
         rt("coordination.k8s.io", "v1", "leases", "Lease", True),

@@ -313,9 +313,12 @@ class KubeEmulator:
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl against this server; with check=True a failure raises, showing its stderr."""
-        cache = tempfile.mkdtemp(prefix="cache-", dir=self.workdir)
+        cache = tempfile.mkdtemp(prefix="cache-", dir=self.workdir)  # no discovery cached across calls
         cmd = [KUBECTL, f"--kubeconfig={self.kubeconfig}", f"--cache-dir={cache}", *args]
-        done = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, env=self.env)
+        try:
+            done = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, env=self.env)
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
         if check and done.returncode != 0:
             raise ApiError(0, "KubectlFailed", f"`kubectl {' '.join(args)}` exited with {done.returncode}:\n"
                            f"{done.stderr}{done.stdout}")

@@ -64,9 +64,26 @@ class Operations:
 
     def view(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         """A stored object as served at `rt`'s version (stored objects carry the storage version)."""
+        if rt.from_storage is not None:
+            return rt.from_storage(obj)
         if obj.get("apiVersion") == rt.api_version:
             return obj
         return {**obj, "apiVersion": rt.api_version}
+
+    def _stored(self, rt: ResourceType, body: Any) -> tuple[ResourceType, Any]:
+        """The type and body a write through `rt` is made as (another resource's, when `rt` converts)."""
+        if rt.to_storage is None or not isinstance(body, dict):
+            return rt, body
+        typed = copy.deepcopy(body)
+        self._check_type(rt, typed)
+        return self.registry.storage(*rt.storage_key) or rt, rt.to_storage(typed)
+
+    def _review(self, rt: ResourceType, body: Any) -> dict[str, Any]:
+        """An access review: every request is allowed (RBAC is not enforced here, only recorded)."""
+        review = copy.deepcopy(body) if isinstance(body, dict) else {}
+        self._check_type(rt, review)
+        review["status"] = {"allowed": True, "reason": "the emulated API server does not enforce RBAC"}
+        return review
 
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         obj = self.store.get(rt.storage_key, namespace if rt.namespaced else None, name)
@@ -84,10 +101,29 @@ class Operations:
 
     def create(self, rt: ResourceType, namespace: str | None, body: Any, ctx: Context,
                verb: str = "create") -> dict[str, Any]:
+        if rt.virtual:
+            return self._review(rt, body)
+        if rt.to_storage is not None:
+            stored_rt, stored = self._stored(rt, body)
+            return self.view(rt, self.create(stored_rt, namespace, stored, ctx, verb))
         if not isinstance(body, dict):
             raise errors.bad_request(f"the body of a create must be a {rt.kind} object")
         obj = copy.deepcopy(body)
         self._check_type(rt, obj)
+        meta = self._new_metadata(rt, namespace, obj)
+        if rt.status_subresource:
+            obj.pop("status", None)
+        if rt.hooks.on_create:
+            rt.hooks.on_create(obj)
+        if rt.storage_key == CRD_KEY:
+            meta["finalizers"] = list(dict.fromkeys([*(meta.get("finalizers") or []), CRD_CLEANUP]))
+        obj = self._admit(rt, obj, None, ctx)
+        if rt.storage_key == CRD_KEY:
+            obj["status"] = crd_status(obj, meta["creationTimestamp"])
+        return self._commit(rt, obj, None, ctx, verb, rt.plural)
+
+    def _new_metadata(self, rt: ResourceType, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]:
+        """A new object's metadata: placed, named (generateName), unique, with the server's fields set."""
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
@@ -103,19 +139,13 @@ class Operations:
         meta["creationTimestamp"] = now()
         if rt.generation:
             meta["generation"] = 1
-        if rt.status_subresource:
-            obj.pop("status", None)
-        if rt.hooks.on_create:
-            rt.hooks.on_create(obj)
-        if rt.storage_key == CRD_KEY:
-            meta["finalizers"] = list(dict.fromkeys([*(meta.get("finalizers") or []), CRD_CLEANUP]))
-        obj = self._admit(rt, obj, None, ctx)
-        if rt.storage_key == CRD_KEY:
-            obj["status"] = crd_status(obj, meta["creationTimestamp"])
-        return self._commit(rt, obj, None, ctx, verb, rt.plural)
+        return meta
 
     def update(self, rt: ResourceType, namespace: str | None, name: str, body: Any, ctx: Context,
                subresource: str | None = None) -> dict[str, Any]:
+        if rt.to_storage is not None:
+            stored_rt, stored = self._stored(rt, body)
+            return self.view(rt, self.update(stored_rt, namespace, name, stored, ctx, subresource))
         if not isinstance(body, dict):
             raise errors.bad_request(f"the body of an update must be a {rt.kind} object")
         old = self.get(rt, namespace, name)
@@ -141,7 +171,8 @@ class Operations:
         if not isinstance(patched, dict):
             raise patches.unprocessable("the patch does not leave an object")
         self._check_type(rt, patched)
-        return self._update(rt, existing, patched, ctx, "patch", subresource)
+        stored_rt, stored = self._stored(rt, patched)
+        return self.view(rt, self._update(stored_rt, existing, stored, ctx, "patch", subresource))
 
     def delete(self, rt: ResourceType, namespace: str | None, name: str, options: dict[str, Any],
                ctx: Context) -> dict[str, Any]:

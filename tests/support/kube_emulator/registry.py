@@ -46,12 +46,21 @@ class ResourceType:
     storage: bool = True
     default_propagation: str = "Background"
     hooks: Hooks = field(default_factory=Hooks)
+    # served from another resource's storage (events.k8s.io Events are core Events), converted both ways
+    stored_as: tuple[str, str] | None = None
+    to_storage: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    from_storage: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    virtual: bool = False  # create-only and never stored (access reviews)
 
     def __post_init__(self) -> None:
         self.singular = self.singular or self.kind.lower()
 
     @property
     def storage_key(self) -> tuple[str, str]:
+        return self.stored_as or (self.group, self.plural)
+
+    @property
+    def key(self) -> tuple[str, str]:
         return (self.group, self.plural)
 
     @property
@@ -98,7 +107,7 @@ class Registry:
 
     def storage(self, group: str, plural: str) -> ResourceType | None:
         """The storage version's type of a group/plural (any served version if none is marked)."""
-        found = [rt for rt in self._types.values() if rt.storage_key == (group, plural)]
+        found = [rt for rt in self._types.values() if rt.key == (group, plural)]
         return next((rt for rt in found if rt.storage), found[0] if found else None)
 
     def groups(self) -> dict[str, list[str]]:
@@ -118,7 +127,7 @@ class Registry:
             wanted, group = wanted.split(".", 1)
         matches = [
             rt for rt in self._types.values()
-            if (group is None or rt.group == group) and rt.storage
+            if (group is None or rt.group == group) and rt is self.storage(rt.group, rt.plural)
             and wanted in (rt.plural, rt.singular, rt.kind.lower(), *rt.short_names)
         ]
         if not matches:

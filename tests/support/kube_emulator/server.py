@@ -115,6 +115,8 @@ class ApiServer:
     def _resource(self, raw: web.BaseRequest, rt: ResourceType, route: Route, query: dict[str, str], body: bytes,
                   ctx: Context) -> web.Response:
         method, ns, name, sub = raw.method, route.namespace, route.name, route.subresource
+        if rt.virtual and (method != "POST" or name):
+            raise errors.method_not_allowed(f"{rt} can only be created")
         if method == "GET" and name:
             return self._one(raw, rt, self.ops.view(rt, self.ops.get(rt, ns, name)), 200, ctx, query)
         if method == "GET":
@@ -147,7 +149,7 @@ class ApiServer:
 
     def _selection(self, rt: ResourceType, route: Route, query: dict[str, str]) -> Any:
         labels = parse_labels(query.get("labelSelector"))
-        fields = parse_fields(query.get("fieldSelector"), rt.storage_key)
+        fields = parse_fields(query.get("fieldSelector"), rt.key)
         name = route.name
 
         def matches(obj: dict[str, Any] | None) -> bool:
@@ -204,10 +206,11 @@ class ApiServer:
 
     # --- watches -------------------------------------------------------------------------------
 
-    def _event_type(self, event: WatchEvent, matches: Any) -> str | None:
+    def _event_type(self, rt: ResourceType, event: WatchEvent, matches: Any) -> str | None:
+        now = matches(self.ops.view(rt, event.obj))
         if event.type == "DELETED":
-            return "DELETED" if matches(event.obj) else None
-        now, before = matches(event.obj), matches(event.old)
+            return "DELETED" if now else None
+        before = event.old is not None and matches(self.ops.view(rt, event.old))
         if now and before:
             return "MODIFIED"
         if now:
@@ -273,7 +276,7 @@ class ApiServer:
                 start = event.rv
                 if event.key != rt.storage_key:
                     continue
-                kind = self._event_type(event, matches)
+                kind = self._event_type(rt, event, matches)
                 if kind is None:
                     continue
                 await self._lag(event)

@@ -230,7 +230,7 @@ def _crd_cell(column: dict[str, Any], obj: dict[str, Any]) -> Any:
 
 def _columns(rt: ResourceType) -> list[tuple[dict[str, Any], Cell]]:
     if rt.crd is None:
-        return BUILTIN_COLUMNS.get(rt.storage_key, [_AGE])
+        return BUILTIN_COLUMNS.get(rt.key, [_AGE])
     if not rt.printer_columns:
         return [_AGE]
     out: list[tuple[dict[str, Any], Cell]] = []
@@ -253,7 +253,7 @@ def table(rt: ResourceType, objs: list[dict[str, Any]], resource_version: str, i
           headers: bool = True, continue_token: str | None = None) -> dict[str, Any]:
     """A meta.k8s.io/v1 Table of `objs` (one row each)."""
     columns = _columns(rt)
-    if rt.storage_key not in NAME_LAST:
+    if rt.key not in NAME_LAST:
         columns = [(NAME_COLUMN, lambda o: o["metadata"]["name"]), *columns]
     rows = []
     for obj in objs:
