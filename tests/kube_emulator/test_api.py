@@ -129,6 +129,28 @@ def test_unknown_fields_are_pruned_with_a_warning_unless_strict(genesys_api, qui
     manifest["metadata"]["name"] = "strict"
     strict = api.request("POST", f"{EVOLUTIONS}?fieldValidation=Strict", manifest)
     assert strict.code == 422 and strict.causes == ["spec.foo"]
+    free = quick()
+    free["metadata"]["name"] = "free"
+    free["spec"]["ladder"]["overrides"] = {"nested": {"deep": [1, {"x": None}]}}  # preserve-unknown-fields
+    kept = api.request("POST", f"{EVOLUTIONS}?fieldValidation=Strict", free)
+    assert kept.code == 201 and kept.body["spec"]["ladder"]["overrides"] == free["spec"]["ladder"]["overrides"]
+
+
+def test_built_in_kinds_are_pruned_and_typed_by_their_schemas(kube_api):
+    api = kube_api
+    typo = job("typo")
+    typo["spec"]["ttlSecondsAfterFinishd"] = 60
+    warned = api.request("POST", JOBS, typo)
+    assert warned.code == 201 and "ttlSecondsAfterFinishd" not in warned.body["spec"]
+    assert warned.warnings == ['299 - "unknown field \\"spec.ttlSecondsAfterFinishd\\""']
+    typo["metadata"]["name"] = "strict"
+    assert api.request("POST", f"{JOBS}?fieldValidation=Strict", typo).causes == ["spec.ttlSecondsAfterFinishd"]
+    wrong = job("wrong")
+    wrong["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": "80"}]
+    assert api.request("POST", JOBS, wrong).causes == ["spec.template.spec.containers[0].ports[0].containerPort"]
+    unnamed = job("unnamed")
+    del unnamed["spec"]["template"]["spec"]["containers"][0]["name"]
+    assert "spec.template.spec.containers[0].name" in api.request("POST", JOBS, unnamed).causes
 
 
 def test_cel_transition_rules_see_the_old_object(genesys_api):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kube_emulator import errors, patches
-from kube_emulator.admission import admit
+from kube_emulator.admission import admit, builtin_schema
 from kube_emulator.crds import crd_status
 from kube_emulator.errors import ApiError, FieldError
 from kube_emulator.registry import Registry, ResourceType, crd_types
@@ -167,7 +167,8 @@ class Operations:
                 body = {**patch, "metadata": {**(patch.get("metadata") or {}), "name": name}}
                 return self.create(rt, namespace, body, ctx, verb="patch")
             raise errors.not_found(rt.plural, rt.group, name)
-        patched = patches.apply(self.view(rt, existing), patch_type, patch, strategic=rt.crd is None)
+        patched = patches.apply(self.view(rt, existing), patch_type, patch, strategic=rt.crd is None,
+                                schema=builtin_schema(rt) if rt.crd is None else None)
         if not isinstance(patched, dict):
             raise patches.unprocessable("the patch does not leave an object")
         self._check_type(rt, patched)

@@ -136,7 +136,7 @@ def json_patch(target: Any, ops: Any) -> Any:
     return doc
 
 
-def _merge_keyed_list(target: list[Any], patch: list[Any], key: str) -> list[Any]:
+def _merge_keyed_list(target: list[Any], patch: list[Any], key: str, item_schema: dict[str, Any] | None) -> list[Any]:
     if not all(isinstance(i, dict) and key in i for i in [*target, *patch]):
         return [_strip(i) for i in patch]  # not keyed after all: replace, as a merge patch would
     out = copy.deepcopy(target)
@@ -151,7 +151,7 @@ def _merge_keyed_list(target: list[Any], patch: list[Any], key: str) -> list[Any
         elif directive == "replace":
             out[where] = _strip(item)
         else:
-            out[where] = strategic_merge_patch(out[where], item)
+            out[where] = strategic_merge_patch(out[where], item, item_schema)
     return out
 
 
@@ -164,8 +164,36 @@ def _strip(value: Any) -> Any:
     return value
 
 
-def strategic_merge_patch(target: Any, patch: Any) -> Any:
-    """A strategic merge patch of the built-in kinds (see the module's docstring)."""
+def _list_strategy(key: str, schema: dict[str, Any] | None) -> tuple[str, str | None]:
+    """How a strategic merge patch merges list `key`: ("merge", its key), ("union", None) or ("replace", None)."""
+    if schema is None:  # no schema: the usual suspects
+        if key in MERGED_PRIMITIVE_LISTS:
+            return "union", None
+        return ("merge", MERGE_KEYS[key]) if key in MERGE_KEYS else ("replace", None)
+    if "merge" not in schema.get("x-kubernetes-patch-strategy", ""):
+        return "replace", None
+    merge_key = schema.get("x-kubernetes-patch-merge-key")
+    return ("merge", merge_key) if merge_key else ("union", None)
+
+
+def _child_schema(schema: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    if schema is None:
+        return None
+    extra = schema.get("additionalProperties")
+    return (schema.get("properties") or {}).get(key, extra if isinstance(extra, dict) else {})
+
+
+def _patch_list(current: Any, value: list[Any], key: str, schema: dict[str, Any] | None) -> list[Any]:
+    strategy, merge_key = _list_strategy(key, schema)
+    if strategy == "union" and isinstance(current, list):
+        return current + [v for v in value if v not in current]
+    if strategy == "merge" and merge_key and isinstance(current, list):
+        return _merge_keyed_list(current, value, merge_key, (schema or {}).get("items"))
+    return [_strip(v) for v in value]
+
+
+def strategic_merge_patch(target: Any, patch: Any, schema: dict[str, Any] | None = None) -> Any:
+    """A strategic merge patch of the built-in kinds (see the module's docstring); `schema` says how lists merge."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     if patch.get("$patch") == "replace":
@@ -174,6 +202,7 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
         return None
     out = copy.deepcopy(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
+        sub = _child_schema(schema, key)
         if key.startswith("$deleteFromPrimitiveList/"):
             name = key.split("/", 1)[1]
             out[name] = [v for v in out.get(name) or [] if v not in value]
@@ -181,13 +210,10 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
             continue  # $setElementOrder/..., $retainKeys: ordering and pruning hints
         elif value is None:
             out.pop(key, None)
-        elif isinstance(value, list) and key in MERGED_PRIMITIVE_LISTS:
-            current = list(out.get(key) or [])
-            out[key] = current + [v for v in value if v not in current]
-        elif isinstance(value, list) and key in MERGE_KEYS and isinstance(out.get(key), list):
-            out[key] = _merge_keyed_list(out[key], value, MERGE_KEYS[key])
+        elif isinstance(value, list):
+            out[key] = _patch_list(out.get(key), value, key, sub)
         elif isinstance(value, dict):
-            merged = strategic_merge_patch(out.get(key), value)
+            merged = strategic_merge_patch(out.get(key), value, sub)
             if merged is None:
                 out.pop(key, None)
             else:
@@ -197,7 +223,8 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
-def apply(target: dict[str, Any], patch_type: str, patch: Any, strategic: bool) -> Any:
+def apply(target: dict[str, Any], patch_type: str, patch: Any, strategic: bool,
+          schema: dict[str, Any] | None = None) -> Any:
     """`target` with a PATCH body of `patch_type` (the request's Content-Type) applied."""
     if patch_type == "application/json-patch+json":
         return json_patch(target, patch)
@@ -210,9 +237,9 @@ def apply(target: dict[str, Any], patch_type: str, patch: Any, strategic: bool) 
             raise ApiError(415, "UnsupportedMediaType",
                            "the body of the request was in an unknown format - accepted media types include: "
                            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
-        return strategic_merge_patch(target, patch)
+        return strategic_merge_patch(target, patch, schema)
     if patch_type == "application/apply-patch+yaml":  # server-side apply, approximated by a merge
-        return strategic_merge_patch(target, patch) if strategic else merge_patch(target, patch)
+        return strategic_merge_patch(target, patch, schema) if strategic else merge_patch(target, patch)
     raise ApiError(415, "UnsupportedMediaType", f"PATCH with Content-Type {patch_type!r} is not supported; use "
                    "application/merge-patch+json, application/json-patch+json, "
                    "application/strategic-merge-patch+json or application/apply-patch+yaml")

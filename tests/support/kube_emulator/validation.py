@@ -74,11 +74,13 @@ def prune(schema: dict[str, Any], value: Any, path: str, unknown: list[str], roo
             out[key] = _prune_metadata(sub_value, unknown)
             continue
         sub = props.get(key, extra if isinstance(extra, dict) else None)
-        if sub is None and not keep_all:
-            unknown.append(child(path, key))
+        if sub is None:
+            if keep_all:
+                out[key] = sub_value  # x-kubernetes-preserve-unknown-fields: kept as it is, all the way down
+            else:
+                unknown.append(child(path, key))
             continue
-        sub = sub or {}
-        if sub_value is None and not sub.get("nullable") and not (keep_all and key not in props):
+        if sub_value is None and not sub.get("nullable"):
             continue  # a null of a non-nullable field is dropped (and defaulted if it has a default)
         where = f"{path}[{key}]" if key not in props and isinstance(extra, dict) else child(path, key)
         out[key] = prune(sub, sub_value, where, unknown)
@@ -262,8 +264,9 @@ def validate(schema: dict[str, Any], value: Any, old: Any, path: str, errors: li
     _check_combinators(schema, value, path, errors)
 
 
-def admit(schema: dict[str, Any] | None, obj: dict[str, Any], old: dict[str, Any] | None) -> Admission:
-    """Prune, default and validate a custom resource against its version's openAPIV3Schema."""
+def admit(schema: dict[str, Any] | None, obj: dict[str, Any], old: dict[str, Any] | None,
+          rules: bool = True) -> Admission:
+    """Prune, default and validate an object against a structural schema (and its CEL rules and list keys)."""
     if not schema:
         return Admission(obj)
     unknown: list[str] = []
@@ -276,6 +279,6 @@ def admit(schema: dict[str, Any] | None, obj: dict[str, Any], old: dict[str, Any
     validate({**schema, "required": [r for r in schema.get("required") or [] if r != "metadata"],
               "properties": {k: v for k, v in (schema.get("properties") or {}).items() if k != "metadata"}},
              defaulted, old_body, "", errors)
-    if not errors:
+    if not errors and rules:
         errors += cel_rules.rule_errors(schema, defaulted, old_body, "")
     return Admission(out, errors, unknown)
