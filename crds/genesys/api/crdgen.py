@@ -85,7 +85,7 @@ RESOURCES = (
         AGE,
     )),
     Resource(VerificationJob, "verificationjobs", "vj", (
-        Column("Design", ".spec.design"),
+        Column("Design", ".metadata.annotations['genesys.dev/design']"),  # spec.design is its file in the store
         Column("Rung", ".spec.rung"),
         Column("Phase", ".status.phase"),
         Column("Fitness", ".status.fitness", "number"),
