@@ -163,7 +163,7 @@ class Operations:
               ctx: Context, subresource: str | None = None) -> dict[str, Any]:
         existing = self.store.get(rt.storage_key, namespace if rt.namespaced else None, name)
         if existing is None:
-            if patch_type == "application/apply-patch+yaml" and subresource is None:
+            if patch_type == "application/apply-patch+yaml" and subresource is None and isinstance(patch, dict):
                 body = {**patch, "metadata": {**(patch.get("metadata") or {}), "name": name}}
                 return self.create(rt, namespace, body, ctx, verb="patch")
             raise errors.not_found(rt.plural, rt.group, name)

@@ -266,6 +266,10 @@ class ApiServer:
 
     async def _stream(self, rt: ResourceType, start: int, matches: Any, send: Any, deadline: float) -> None:
         while not self.stopping and time.monotonic() < deadline:
+            if start < self.store.compacted_rv:  # the log moved on while this watch waited: start over, as kopf does
+                await send("ERROR", errors.gone(f"too old resource version: {start} "
+                                                f"({self.store.compacted_rv + 1})").status())
+                return
             events = self.store.events_after(start)
             if not events:
                 await self.store.changed(min(deadline - time.monotonic(), 5.0))

@@ -280,5 +280,11 @@ def admit(schema: dict[str, Any] | None, obj: dict[str, Any], old: dict[str, Any
               "properties": {k: v for k, v in (schema.get("properties") or {}).items() if k != "metadata"}},
              defaulted, old_body, "", errors)
     if not errors and rules:
-        errors += cel_rules.rule_errors(schema, defaulted, old_body, "")
+        errors += cel_rules.rule_errors(schema, _cel_root(out), _cel_root(old) if old else _MISSING, "")
     return Admission(out, errors, unknown)
+
+
+def _cel_root(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object root-level rules see: metadata reduced to name and generateName, as on a real server."""
+    meta = obj.get("metadata") or {}
+    return {**obj, "metadata": {k: meta[k] for k in ("name", "generateName") if k in meta}}
