@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from kube_emulator.emulator import KubeEmulator
+from kube_emulator import KubeEmulator
 from process_kubelet import PYTORCHJOB_CRD, ProcessKubelet
 
 _namespaces = itertools.count()

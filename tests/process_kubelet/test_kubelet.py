@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from genesys.operator.pods import EXIT_BAD_INPUT, failure_policy
-from kube_emulator.emulator import KubeEmulator
+from kube_emulator import KubeEmulator
 from process_kubelet import ProcessKubelet
 from process_kubelet.kubelet import LOG_ANNOTATION
 from process_kubelet.objects import condition_true, find_condition
