@@ -107,3 +107,18 @@ def test_the_standalone_command_serves_and_writes_a_kubeconfig(tmp_path):
     finally:
         proc.terminate()
     assert proc.wait(10) == 0  # SIGTERM stops it cleanly
+
+
+def test_enforced_rbac_answers_403_and_access_reviews_follow_it(kube_api):
+    api = kube_api
+    api.enforce_rbac("kubectl", {("", "configmaps", "get"), ("", "configmaps", "list")})
+    assert api.kubectl("get", "configmaps").returncode == 0
+    denied = api.kubectl("create", "configmap", "x", "--from-literal=a=b", check=False)
+    assert denied.returncode != 0
+    assert 'configmaps is forbidden: User "kubectl/' in denied.stderr
+    assert 'cannot create resource "configmaps" in API group "" in the namespace "default"' in denied.stderr
+    assert api.kubectl("auth", "can-i", "create", "configmaps", check=False).stdout.strip() == "no"
+    assert api.kubectl("auth", "can-i", "list", "configmaps").stdout.strip() == "yes"
+    assert ("", "configmaps", "create") in api.rbac_triples("kubectl")
+    assert ("", "configmaps", "create") not in api.rbac_triples("kubectl", denied=False)
+    assert api.request("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "y"}}).code == 201

@@ -210,11 +210,18 @@ class KubeEmulator:
         """Tracebacks of on_write callbacks that raised (the server carries on)."""
         return list(self.api.store.write_errors)
 
-    def rbac_triples(self, user_agent: str | None = None) -> set[tuple[str, str, str]]:
-        """(group, resource, verb) of every resource request, of user agents starting with `user_agent` if given."""
+    def rbac_triples(self, user_agent: str | None = None, denied: bool = True) -> set[tuple[str, str, str]]:
+        """(group, resource, verb) of every resource request, of user agents starting with `user_agent` if given
+        (without the requests RBAC denied when `denied` is False; see `enforce_rbac`)."""
         return {(r.group, r.resource, r.verb) for r in self.request_log
-                if r.group is not None and r.resource is not None
+                if r.group is not None and r.resource is not None and (denied or r.code != 403)
                 and (user_agent is None or r.user_agent.startswith(user_agent))}
+
+    def enforce_rbac(self, user_agent: str, granted: Iterable[tuple[str, str, str]]) -> None:
+        """Answer the requests of user agents starting with `user_agent` with 403 unless their
+        (group, resource, verb) is granted ("*" matches anything), as a Role would."""
+        triples = list(granted)
+        self._call(lambda: self.api.grants.grant(user_agent, triples))
 
     # --- a synchronous client ------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from kube_emulator.builtins import builtin_types
 from kube_emulator.errors import ApiError
 from kube_emulator.gc import Collector
 from kube_emulator.operations import Context, Operations
+from kube_emulator.rbac import Grants, forbidden
 from kube_emulator.registry import Registry, ResourceType
 from kube_emulator.routing import RequestRecord, Route, decode_body, is_watch, parse_path, rbac_verb
 from kube_emulator.selectors import labels_match, parse_fields, parse_labels
@@ -57,6 +58,7 @@ class ApiServer:
         self.collector = Collector(self.ops)
         self.ops.wake_collector = self.collector.wake
         self.request_log: list[RequestRecord] = []
+        self.grants = Grants()
         self.watch_delay_seconds = 0.0
         self.stopping = False
         self.server_address = "127.0.0.1"
@@ -92,6 +94,10 @@ class ApiServer:
         ctx = Context(user_agent=raw.headers.get("User-Agent", ""), dry_run=bool(query.get("dryRun")),
                       field_validation=query.get("fieldValidation") or "Warn")
         try:
+            resource = f"{route.plural}/{route.subresource}" if route.subresource else route.plural
+            verb = rbac_verb(raw.method, route, is_watch(query))
+            if not self.grants.allows(ctx.user_agent, route.group, resource, verb):
+                raise forbidden(ctx.user_agent, route, resource, verb)
             rt = self._resource_type(route, raw.path)
             if raw.method == "GET" and is_watch(query):
                 self.record(raw, 200)
@@ -122,6 +128,8 @@ class ApiServer:
         if method == "GET":
             return self._list(raw, rt, route, query)
         data = decode_body(body, raw.headers.get("Content-Type", "application/json"))
+        if method == "POST" and rt.virtual:
+            return json_response(self._review(self.ops.create(rt, ns, data, ctx), ctx.user_agent), 201)
         if method == "POST" and not name:
             return self._one(raw, rt, self.ops.create(rt, ns, data, ctx), 201, ctx, query)
         if method == "PUT" and name:
@@ -139,6 +147,16 @@ class ApiServer:
             return self._delete_collection(rt, route, query, options, ctx)
         raise errors.method_not_allowed(f"the server does not allow this method on the requested resource "
                                         f"({method} {raw.path})")
+
+    def _review(self, review: dict[str, Any], user_agent: str) -> dict[str, Any]:
+        """An access review answered by the grants (everything is allowed where nothing is granted)."""
+        wanted = (review.get("spec") or {}).get("resourceAttributes") or {}
+        resource = wanted.get("resource", "")
+        if wanted.get("subresource"):
+            resource = f"{resource}/{wanted['subresource']}"
+        if not self.grants.allows(user_agent, wanted.get("group", ""), resource, wanted.get("verb", "")):
+            review["status"] = {"allowed": False}
+        return review
 
     def _one(self, raw: web.BaseRequest, rt: ResourceType, obj: dict[str, Any], status: int, ctx: Context,
              query: dict[str, str]) -> web.Response:
