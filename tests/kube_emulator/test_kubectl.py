@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kube_emulator import ApiError, KubeEmulator
+from kube_emulator import KubectlError, KubeEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds" / "manifests"
@@ -164,6 +164,7 @@ def test_newer_kubectl_builds_work_too(tmp_path, quick, version):
 
 
 def test_a_kubectl_failure_reports_its_stderr(kube_api):
-    with pytest.raises(ApiError, match="NotFound"):
+    with pytest.raises(KubectlError, match='configmaps "missing" not found') as failed:
         kube_api.kubectl("get", "configmap", "missing")
+    assert failed.value.returncode == 1
     assert isinstance(kube_api.kubectl("get", "ns", check=False), subprocess.CompletedProcess)

@@ -6,9 +6,9 @@ keep uids, resourceVersions and generations, watches resume, owners' deletions c
 can read every write (`history`), every request (`request_log`), delay watch events and hook writes.
 """
 
-from kube_emulator.emulator import KubeEmulator
+from kube_emulator.emulator import KubectlError, KubeEmulator
 from kube_emulator.errors import ApiError, FieldError
 from kube_emulator.routing import RequestRecord
 from kube_emulator.store import Write
 
-__all__ = ["ApiError", "FieldError", "KubeEmulator", "RequestRecord", "Write"]
+__all__ = ["ApiError", "FieldError", "KubectlError", "KubeEmulator", "RequestRecord", "Write"]

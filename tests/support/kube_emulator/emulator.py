@@ -29,7 +29,6 @@ from aiohttp import web
 
 from kube_emulator.client import Reply, request
 from kube_emulator.discovery import DEFAULT_VERSION
-from kube_emulator.errors import ApiError
 from kube_emulator.handler import EmulatorHandler
 from kube_emulator.operations import Context
 from kube_emulator.routing import RequestRecord
@@ -51,6 +50,14 @@ def kubeconfig(url: str, namespace: str = "default") -> dict[str, Any]:
         "contexts": [{"name": "default", "context": {"cluster": "default", "user": "default",
                                                       "namespace": namespace}}],
     }
+
+
+class KubectlError(Exception):
+    """kubectl exited non-zero; the message carries its stderr and stdout."""
+
+    def __init__(self, args: tuple[str, ...], done: subprocess.CompletedProcess[str]) -> None:
+        super().__init__(f"`kubectl {' '.join(args)}` exited with {done.returncode}:\n{done.stderr}{done.stdout}")
+        self.returncode, self.stdout, self.stderr = done.returncode, done.stdout, done.stderr
 
 
 class KubeEmulator:
@@ -327,6 +334,5 @@ class KubeEmulator:
         finally:
             shutil.rmtree(cache, ignore_errors=True)
         if check and done.returncode != 0:
-            raise ApiError(0, "KubectlFailed", f"`kubectl {' '.join(args)}` exited with {done.returncode}:\n"
-                           f"{done.stderr}{done.stdout}")
+            raise KubectlError(args, done)
         return done
