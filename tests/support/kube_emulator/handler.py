@@ -18,6 +18,7 @@ import logging
 import traceback
 from typing import Any
 
+import attrs
 import kmock
 from aiohttp import web
 
@@ -67,6 +68,12 @@ class EmulatorHandler(kmock.RawHandler):
         body = await raw.read()
         request = self._request(raw, body)
         self._requests.append(request)
+        try:
+            return await self._serve(raw, request, body)
+        finally:  # keep the record, not the connection's objects (long runs make many requests)
+            self._requests[request.id] = attrs.evolve(request, raw_request=None)
+
+    async def _serve(self, raw: web.BaseRequest, request: kmock.Request, body: bytes) -> web.StreamResponse:
         if self._payloads:  # reactions a test declared with kmock's DSL come first
             try:
                 response = await self._handle(request)
