@@ -98,7 +98,7 @@ class ApiServer:
             verb = rbac_verb(raw.method, route, is_watch(query))
             if not self.grants.allows(ctx.user_agent, route.group, resource, verb):
                 raise forbidden(ctx.user_agent, route, resource, verb)
-            rt = self._resource_type(route, raw.path)
+            rt = self._resource_type(route, raw.path, raw.method)
             if raw.method == "GET" and is_watch(query):
                 self.record(raw, 200)
                 return await self._watch(raw, rt, route, query)
@@ -108,12 +108,17 @@ class ApiServer:
         self.record(raw, response.status)
         return response
 
-    def _resource_type(self, route: Route, path: str) -> ResourceType:
+    def _resource_type(self, route: Route, path: str, method: str) -> ResourceType:
         rt = self.registry.get(route.group, route.version, route.plural)
         if rt is None or (route.subresource and route.subresource not in rt.subresources):
             raise errors.no_route(path)
         if rt.namespaced and route.namespace is None and route.name is not None:
             raise errors.no_route(path)
+        if rt.virtual and (method != "POST" or route.name):
+            raise errors.method_not_allowed(f"{rt} can only be created")
+        if rt.namespaced and route.namespace is None and method != "GET":
+            raise errors.method_not_allowed(f"the server does not allow this method on the requested resource: "
+                                            f"{rt} is namespaced, write it under /namespaces/<namespace>/")
         return rt
 
     # --- resources -----------------------------------------------------------------------------
@@ -121,8 +126,6 @@ class ApiServer:
     def _resource(self, raw: web.BaseRequest, rt: ResourceType, route: Route, query: dict[str, str], body: bytes,
                   ctx: Context) -> web.Response:
         method, ns, name, sub = raw.method, route.namespace, route.name, route.subresource
-        if rt.virtual and (method != "POST" or name):
-            raise errors.method_not_allowed(f"{rt} can only be created")
         if method == "GET" and name:
             return self._one(raw, rt, self.ops.view(rt, self.ops.get(rt, ns, name)), 200, ctx, query)
         if method == "GET":
@@ -139,6 +142,8 @@ class ApiServer:
             patched = self.ops.patch(rt, ns, name, raw.content_type, data, ctx, sub)
             return self._one(raw, rt, patched, 200 if existed else 201, ctx, query)
         if method == "DELETE":
+            if data is not None and not isinstance(data, dict):
+                raise errors.bad_request("the body of a delete must be DeleteOptions (an object)")
             options = {**(data or {}), **{k: query[k] for k in ("propagationPolicy",) if k in query}}
             if "orphanDependents" in query:
                 options["orphanDependents"] = query["orphanDependents"] == "true"
@@ -187,12 +192,14 @@ class ApiServer:
         if query.get("continue"):
             try:
                 start = json.loads(base64.urlsafe_b64decode(query["continue"]))
-            except ValueError as err:
-                raise errors.bad_request(f"continue key is not valid: {err}") from err
-            rv = start["rv"]
-            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"])
-                     > tuple(start["after"])]
-        limit = int(query.get("limit") or 0)
+                rv, after = str(start["rv"]), tuple(start["after"])
+            except (ValueError, KeyError, TypeError) as err:
+                raise errors.bad_request(f"continue key is not valid: {err!r}") from err
+            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after]
+        try:
+            limit = int(query.get("limit") or 0)
+        except ValueError as err:
+            raise errors.bad_request(f"limit must be an integer: {err}") from err
         remaining = 0
         if limit and len(items) > limit:
             remaining = len(items) - limit
