@@ -256,7 +256,7 @@ class ApiServer:
         include = query.get("includeObject", "Metadata")
         try:
             start = int(since) if since not in ("", "0") and not initial else self.store.resource_version
-            timeout = float(query.get("timeoutSeconds") or WATCH_TIMEOUT)
+            timeout = float(query.get("timeoutSeconds") or 0) or WATCH_TIMEOUT  # 0: the server's default
         except ValueError as err:
             raise errors.bad_request(f"invalid watch parameters: {err}") from err
         expired = since not in ("", "0") and not initial and start < self.store.compacted_rv
