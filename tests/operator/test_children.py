@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from genesys.evolution.outcomes import Exit, settle_verification
-from genesys.operator.children import child_exit, finished, last_failed_pod, restarts
+from genesys.operator.children import child_exit, finished, last_failed_pod, rank_zero
 from result_builders import build_result
 
 
@@ -55,14 +55,15 @@ def test_a_result_decides_over_the_exit():
     assert settle_verification(None, failed_pod, attempts=1).verdict == "failed"
 
 
-def test_restarts_count_rank_zeros_pods_replaced_by_the_controller():
-    def pod(name: str, **labels: str) -> dict:
-        return {"metadata": {"name": name, "labels": labels}}
+def test_rank_zero_is_the_newest_pod_of_index_zero_or_the_master():
+    def pod(name: str, created: str, **labels: str) -> dict:
+        return {"metadata": {"name": name, "creationTimestamp": created, "labels": labels}}
 
     index = "batch.kubernetes.io/job-completion-index"
-    assert restarts([pod("a", **{index: "0"}), pod("b", **{index: "1"})]) == 0
-    assert restarts([pod("a", **{index: "0"}), pod("c", **{index: "0"}), pod("b", **{index: "1"})]) == 1
+    pods = [pod("a", "2026-11-30T10:00:00Z", **{index: "0"}), pod("c", "2026-11-30T10:05:00Z", **{index: "0"}),
+            pod("b", "2026-11-30T10:09:00Z", **{index: "1"})]
+    assert rank_zero(pods)["metadata"]["name"] == "c"
     replica = "training.kubeflow.org/replica-type"
-    assert restarts([pod("m", **{replica: "master"}), pod("m2", **{replica: "master"}),
-                     pod("w", **{replica: "worker"})]) == 1
-    assert restarts([]) == 0
+    assert rank_zero([pod("m", "t", **{replica: "master"}), pod("w", "t", **{replica: "worker"})])[
+        "metadata"]["name"] == "m"
+    assert rank_zero([]) is None

@@ -85,9 +85,12 @@ def _first_rank(pod: Mapping[str, Any]) -> bool:
             and labels.get("training.kubeflow.org/replica-type", "master") == "master")
 
 
-def restarts(pods: Sequence[Mapping[str, Any]]) -> int:
-    """How often the child's controller started rank 0 again (a preempted or crashed pod replaced)."""
-    return max(0, sum(1 for p in pods if _first_rank(p)) - 1)
+def rank_zero(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The child's newest rank-0 pod; a new one means its controller started the run again
+    (a PyTorchJob replaces a preempted pod under the same name, so only its uid tells)."""
+    ranks = [p for p in pods if _first_rank(p)]
+    return max(ranks, key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]),
+               default=None)
 
 
 def started(child: Mapping[str, Any] | None) -> str | None:

@@ -40,7 +40,7 @@ from genesys.operator.builders import (
     session_job_manifest,
     verification_job_manifest,
 )
-from genesys.operator.children import child_exit, restarts
+from genesys.operator.children import child_exit, rank_zero
 from genesys.operator.cluster import KINDS, Cluster
 from genesys.operator.names import annotation, k8s_name, logical_name
 from genesys.operator.state import evolution_state, session_phase, start_order
@@ -52,6 +52,7 @@ from genesys.operator.validation import resolve_cluster_seeds
 EventSink = Callable[[Mapping[str, Any], str, str, str], None]
 Key = tuple[str, str]  # ("session" | "verification", logical name)
 FINAL_VJ = ("Succeeded", "Failed")
+POD_ANNOTATION = "genesys.dev/rank-zero-pod"  # uid of the training child's rank-0 pod the operator saw last
 
 
 def now() -> datetime:
@@ -171,6 +172,7 @@ class Reconciler:
         created = self.cluster.create(manifest) or self.cluster.get("designs", name)
         if created is not None:
             kids.designs[name] = self.cluster.patch_status("designs", name, manifest["status"])
+            self._start_session(evolution, kids, name, 1)
 
     def _start_verification_job(self, evolution: Evolution, kids: Pass, action: StartVerification) -> None:
         design = next(d for d in kids.designs.values() if logical_name(d) == action.design)
@@ -181,6 +183,7 @@ class Reconciler:
         created = self.cluster.create(manifest) or self.cluster.get("verificationjobs", name)
         if created is not None:
             kids.vjs[name] = self.cluster.patch_status("verificationjobs", name, manifest["status"])
+            self._start_training(evolution, kids, name, 1)
 
     # ---- children ----------------------------------------------------------------------------
 
@@ -252,14 +255,20 @@ class Reconciler:
 
     def _observe_training(self, kids: Pass, name: str, child: Mapping[str, Any],
                           pods: list[dict[str, Any]]) -> None:
-        """Running once its child is admitted; attempts count the child's restarts of a preempted pod too."""
-        status = kids.vjs[name].get("status") or {}
+        """Running once its child is admitted; a new rank-0 pod is a start too (its controller restarted a
+        preempted one), counted in status.attempts. The pod last seen is an annotation of the VerificationJob."""
+        vj = kids.vjs[name]
+        status = vj.get("status") or {}
         fields: dict[str, Any] = {}
         if status.get("phase") == "Pending" and not _suspended(child):
             fields["phase"] = "Running"
-        attempts = max(int(status.get("attempts") or 0), _attempt(child) + restarts(pods))
-        if attempts != status.get("attempts"):
-            fields["attempts"] = attempts
+        pod = rank_zero(pods)
+        seen = annotation(vj, POD_ANNOTATION)
+        if pod is not None and pod["metadata"].get("uid") != seen:
+            if seen is not None:
+                fields["attempts"] = int(status.get("attempts") or 1) + 1
+            kids.vjs[name] = self.cluster.patch("verificationjobs", name, {
+                "metadata": {"annotations": {POD_ANNOTATION: pod["metadata"].get("uid")}}})
         if fields:
             kids.vjs[name] = self.cluster.patch_status("verificationjobs", name, fields)
 
@@ -271,7 +280,7 @@ class Reconciler:
         storage.write_text(layout.job_file(logical_name(vj)), dump_manifest(verification_job_manifest(vj, attempt)))
         if annotation(vj, ATTEMPT_ANNOTATION) != str(attempt):  # before the child: a stop in between retries it
             vj = kids.vjs[name] = self.cluster.patch("verificationjobs", name, {
-                "metadata": {"annotations": {ATTEMPT_ANNOTATION: str(attempt)}}})
+                "metadata": {"annotations": {ATTEMPT_ANNOTATION: str(attempt), POD_ANNOTATION: None}}})
         for child in build_training(evolution, vj, self.config):
             child["metadata"]["annotations"][ATTEMPT_ANNOTATION] = str(attempt)
             if child["kind"] == "Service":

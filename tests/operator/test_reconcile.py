@@ -1,0 +1,140 @@
+"""The planning pass against the emulated API server, the test playing the nodes: outcomes that go wrong.
+
+No kopf and no training here: the test ends each child itself (its Job's conditions, its
+pod's exit code, the files it leaves in the store) and runs passes of the Reconciler, as
+the kopf timer would. The happy path through real pods is tests/operator/test_end_to_end.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.config import new_client_from_config
+
+from genesys.api.artifacts import ArtifactLayout
+from genesys.api.session import SessionOutcome
+from genesys.operator.builders import OperatorConfig
+from genesys.operator.cluster import Cluster
+from genesys.operator.reconcile import Reconciler
+from genesys.operator.validation import admit
+from kube_emulator import KubeEmulator
+from operator_harness import REPO
+from result_builders import build_result
+
+SPEC = {
+    "seeds": ["gpt2", "retnet"],
+    "ladder": {"preset": "cpu", "rungs": [{"name": "cpu-1", "runs": 4}]},
+    "designer": {"kind": "gp"}, "selection": {"warmupDesigns": 1},
+    "parallelism": {"designSessions": 1, "verifications": 2}, "stop": {"maxDesigns": 1}, "seed": 0,
+}
+
+
+class Nodes:
+    """What the test does in place of the Job controller and the kubelet."""
+
+    def __init__(self, api: KubeEmulator, layout: ArtifactLayout):
+        self.api = api
+        self.layout = layout
+
+    def end(self, job: str, *, code: int, disrupted: bool = False) -> None:
+        """The Job's pod exited with `code` (0: Complete; else Failed as the podFailurePolicy decides)."""
+        conditions = [{"type": "DisruptionTarget", "status": "True"}] if disrupted else []
+        pod = self.api.create({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": f"{job}-0-x", "namespace": "default",
+            "labels": {"batch.kubernetes.io/job-name": job, "genesys.dev/evolution": "demo"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}})
+        self.api.patch_status("Pod", pod["metadata"]["name"], {
+            "phase": "Succeeded" if code == 0 else "Failed", "conditions": conditions,
+            "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": False, "restartCount": 0,
+                                   "state": {"terminated": {"exitCode": code}}}]})
+        kind = "Complete" if code == 0 else "Failed"
+        self.api.patch_status("jobs.batch", job, {"conditions": [{"type": kind, "status": "True"}]})
+
+    def write(self, url: str, text: str) -> None:
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        Path(url).write_text(text)
+
+
+@pytest.fixture
+def cluster(tmp_path) -> Any:
+    with KubeEmulator() as api:
+        api.apply(REPO / "crds" / "manifests")
+        config = OperatorConfig(namespace="default", store=str(tmp_path / "store"), agent_image="a",
+                                trainer_image="t", max_attempts=2)
+        events: list[tuple[str, str, str]] = []
+        reconciler = Reconciler(Cluster(new_client_from_config(str(api.kubeconfig)), "default"), config,
+                                events=lambda obj, kind, reason, msg: events.append((kind, reason, msg)))
+        body = api.create({"apiVersion": "genesys.dev/v1alpha1", "kind": "Evolution",
+                           "metadata": {"name": "demo", "namespace": "default"}, "spec": SPEC})
+        evolution = admit(body)
+        reconciler.initialize(evolution)
+        body = api.patch_status("Evolution", "demo", {"phase": "Running", "startTime": "2026-11-30T10:00:00Z"})
+        layout = ArtifactLayout(root=config.store, evolution="demo")
+        yield {"api": api, "reconciler": reconciler, "evolution": evolution, "events": events,
+               "nodes": Nodes(api, layout), "layout": layout}
+
+
+def _pass(cluster: Any) -> Any:
+    body = cluster["api"].get("Evolution", "demo")
+    return cluster["reconciler"].reconcile(body, cluster["evolution"])
+
+
+def _status(cluster: Any, kind: str, name: str) -> dict:
+    return cluster["api"].get(kind, name)["status"]
+
+
+def test_a_first_pass_starts_the_seeds_verifications_and_a_session(cluster):
+    _pass(cluster)
+    api = cluster["api"]
+    assert sorted(j["metadata"]["name"] for j in api.objects("jobs.batch", "default")) == [
+        "demo-design-0001", "demo-gpt2-cpu-1", "demo-retnet-cpu-1"]
+    assert _status(cluster, "Design", "demo-design-0001")["sessionAttempts"] == 1
+    assert _status(cluster, "VerificationJob", "demo-gpt2-cpu-1")["phase"] in ("Pending", "Running")
+    budget = _status(cluster, "ScaleBudget", "demo-cpu-1")["runs"]
+    assert budget == {"total": 4, "released": 4, "used": 0, "running": 2}
+    _pass(cluster)  # again, nothing changed: nothing new
+    assert len(api.objects("jobs.batch", "default")) == 3
+
+
+def test_a_malformed_result_a_missing_result_and_a_failed_session_each_fail_with_their_reason(cluster):
+    _pass(cluster)
+    nodes, layout = cluster["nodes"], cluster["layout"]
+    nodes.write(layout.result_file("gpt2-cpu-1"), "{not json")
+    nodes.end("demo-gpt2-cpu-1", code=0)
+    nodes.end("demo-retnet-cpu-1", code=1)  # crashed before writing result.json
+    outcome = SessionOutcome(design="design-0001", status="failed", stage="proposal", reason="no proposal parsed")
+    nodes.write(layout.outcome_file("design-0001"), outcome.to_json())
+    nodes.end("demo-design-0001", code=1)
+    _pass(cluster)
+    gpt2 = _status(cluster, "VerificationJob", "demo-gpt2-cpu-1")
+    assert gpt2["phase"] == "Failed" and gpt2["reason"].startswith("malformed_result"), gpt2
+    retnet = _status(cluster, "VerificationJob", "demo-retnet-cpu-1")
+    assert retnet["phase"] == "Failed" and "exited with code 1 without writing result.json" in retnet["reason"]
+    assert "kubectl logs" in retnet["reason"]
+    session = _status(cluster, "Design", "demo-design-0001")
+    assert (session["phase"], session["failure"]) == ("Failed", "SessionFailed")
+    assert session["reason"] == "proposal: no proposal parsed"
+    assert _status(cluster, "Design", "demo-gpt2")["phase"] == "Failed"
+    reasons = {reason for _, reason, _ in cluster["events"]}
+    assert {"VerificationFailed", "SessionFailed"} <= reasons
+
+
+def test_a_vanished_or_preempted_child_is_started_again_under_its_name_and_then_fails_uncharged(cluster):
+    _pass(cluster)
+    api, nodes = cluster["api"], cluster["nodes"]
+    api.delete("jobs.batch", "demo-gpt2-cpu-1")  # gone (a node lost with it)
+    _pass(cluster)
+    job = api.get("jobs.batch", "demo-gpt2-cpu-1")
+    assert job["metadata"]["annotations"]["genesys.dev/attempt"] == "2"
+    assert _status(cluster, "VerificationJob", "demo-gpt2-cpu-1")["attempts"] == 2
+    job_file = Path(cluster["layout"].job_file("gpt2-cpu-1")).read_text()
+    assert "attempt: 2" in job_file
+    interrupted = build_result("gpt2", "cpu-1", status="interrupted", reason="preempted")
+    nodes.write(cluster["layout"].result_file("gpt2-cpu-1"), interrupted.to_json())
+    nodes.end("demo-gpt2-cpu-1", code=3, disrupted=True)
+    _pass(cluster)  # max_attempts 2: the second loss fails it, uncharged
+    status = _status(cluster, "VerificationJob", "demo-gpt2-cpu-1")
+    assert status["phase"] == "Failed" and status["charged"] is False and "preempted" in status["reason"]
+    assert _status(cluster, "ScaleBudget", "demo-cpu-1")["runs"]["used"] == 0
