@@ -116,7 +116,10 @@ def test_a_malformed_result_a_missing_result_and_a_failed_session_each_fail_with
     session = _status(cluster, "Design", "demo-design-0001")
     assert (session["phase"], session["failure"]) == ("Failed", "SessionFailed")
     assert session["reason"] == "proposal: no proposal parsed"
-    assert _status(cluster, "Design", "demo-gpt2")["phase"] == "Failed"
+    gpt2_design = _status(cluster, "Design", "demo-gpt2")
+    assert gpt2_design["phase"] == "Failed" and gpt2_design["failure"] == "VerificationFailed"
+    (verified,) = gpt2_design["conditions"]
+    assert (verified["type"], verified["status"], verified["reason"]) == ("Verified", "False", "VerificationFailed")
     reasons = {reason for _, reason, _ in cluster["events"]}
     assert {"VerificationFailed", "SessionFailed"} <= reasons
 

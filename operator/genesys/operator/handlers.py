@@ -123,6 +123,11 @@ def spec_changed(body: kopf.Body, **_: Any) -> None:
                                                      "create a new Evolution to run a changed spec")
 
 
+@kopf.on.delete(GROUP, VERSION, "evolutions", optional=True)  # optional: no finalizer, owner references clean up
+def evolution_deleted(name: str, **_: Any) -> None:
+    runtime.metrics.forget(name)
+
+
 def _interval() -> float:
     try:
         return from_env().plan_interval

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from genesys.api.evolution import Evolution
@@ -67,7 +68,19 @@ def _design_fields(obj: Mapping[str, Any], mine: list[VerificationRecord], rungs
     }
     if phase == "Failed":
         fields["reason"] = f"verification at {failed[-1].rung} failed"
+    verified = {"Verified": ("True", "Verified", f"fitness {fields['bestFitness']} at {best}"),
+                "Failed": ("False", "VerificationFailed", fields["reason"] or "")}.get(
+        phase, ("Unknown", phase, "not verified yet"))
+    fields["conditions"] = [condition(status.get("conditions") or [], "Verified", *verified)]
     return fields
+
+
+def condition(current: list[Mapping[str, Any]], kind: str, status: str, reason: str, message: str) -> Manifest:
+    """A metav1.Condition of `kind`; its lastTransitionTime moves only when its status does."""
+    before = next((c for c in current if c.get("type") == kind), None)
+    since = before.get("lastTransitionTime") if before and before.get("status") == status else None
+    return {"type": kind, "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": since or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def status_view(evolution: Evolution, designs: Sequence[Mapping[str, Any]],
