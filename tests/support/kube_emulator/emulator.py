@@ -79,7 +79,6 @@ class KubeEmulator:
         self._api: ApiServer | None = None
         self._handler: EmulatorHandler | None = None
 
-    # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> Self:
         if self._thread is not None:
@@ -152,7 +151,6 @@ class KubeEmulator:
 
         return asyncio.run_coroutine_threadsafe(call(), self._loop).result(30)
 
-    # --- where it is ---------------------------------------------------------------------------
 
     @property
     def port(self) -> int:
@@ -184,7 +182,6 @@ class KubeEmulator:
             raise RuntimeError("the emulated API server is not running")
         return self._handler
 
-    # --- test hooks ----------------------------------------------------------------------------
 
     @property
     def history(self) -> list[Write]:
@@ -230,7 +227,6 @@ class KubeEmulator:
         triples = list(granted)
         self._call(lambda: self.api.grants.grant(user_agent, triples))
 
-    # --- a synchronous client ------------------------------------------------------------------
 
     def _ctx(self) -> Context:
         return Context(user_agent=TEST_AGENT, field_validation="Strict")

@@ -85,7 +85,7 @@ class Collector:
                 new["metadata"][name] = value
             else:
                 new["metadata"].pop(name, None)
-        self.ops._commit(rt, new, obj, self.ctx, "update", rt.plural)
+        self.ops.commit(rt, new, obj, self.ctx, "update", rt.plural)
         return True
 
     def _owners(self, key: tuple[str, str], obj: dict[str, Any], uids: dict[str, Any]) -> bool:
@@ -118,7 +118,7 @@ class Collector:
         final = snapshot(ns)
         final["metadata"]["resourceVersion"] = self.ops.store.next_rv()
         final["spec"] = {}
-        self.ops._remove(rt, final, self.ctx, "delete")
+        self.ops.remove(rt, final, self.ctx, "delete")
         return True
 
     def _crd(self, crd: dict[str, Any]) -> bool:

@@ -60,7 +60,6 @@ class Operations:
         self.registry = registry
         self.wake_collector: Callable[[], None] = lambda: None
 
-    # --- reads ---------------------------------------------------------------------------------
 
     def view(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         """A stored object as served at `rt`'s version (stored objects carry the storage version)."""
@@ -97,7 +96,6 @@ class Operations:
         return [self.view(rt, o) for o in items
                 if (not labels or labels_match(labels, o)) and (fields is None or fields(o))]
 
-    # --- writes --------------------------------------------------------------------------------
 
     def create(self, rt: ResourceType, namespace: str | None, body: Any, ctx: Context,
                verb: str = "create") -> dict[str, Any]:
@@ -120,7 +118,7 @@ class Operations:
         obj = self._admit(rt, obj, None, ctx)
         if rt.storage_key == CRD_KEY:
             obj["status"] = crd_status(obj, meta["creationTimestamp"])
-        return self._commit(rt, obj, None, ctx, verb, rt.plural)
+        return self.commit(rt, obj, None, ctx, verb, rt.plural)
 
     def _new_metadata(self, rt: ResourceType, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]:
         """A new object's metadata: placed, named (generateName), unique, with the server's fields set."""
@@ -199,7 +197,6 @@ class Operations:
             return self.view(rt, obj)
         return self.delete_object(rt, obj, policy or rt.default_propagation, ctx)
 
-    # --- the machinery -------------------------------------------------------------------------
 
     def delete_object(self, rt: ResourceType, obj: dict[str, Any], policy: str, ctx: Context) -> dict[str, Any]:
         """Delete now, or mark for deletion when finalizers (or dependents, in the foreground) hold it."""
@@ -221,12 +218,12 @@ class Operations:
                 new["metadata"]["generation"] = meta.get("generation", 0) + 1
             if terminating_namespace:
                 new["status"] = {**(new.get("status") or {}), "phase": "Terminating"}
-            result = self._commit(rt, new, obj, ctx, "delete", rt.plural, marking=True)
+            result = self.commit(rt, new, obj, ctx, "delete", rt.plural, marking=True)
             self.wake_collector()
             return result
         final = snapshot(obj)
         final["metadata"]["resourceVersion"] = self.store.next_rv()
-        self._remove(rt, final, ctx, "delete")
+        self.remove(rt, final, ctx, "delete")
         return self.view(rt, final)
 
     def orphan_dependents(self, uid: str, ctx: Context) -> None:
@@ -242,9 +239,10 @@ class Operations:
                     new["metadata"]["ownerReferences"] = kept
                 else:
                     del new["metadata"]["ownerReferences"]
-                self._commit(dep_rt, new, dep, ctx, "update", dep_rt.plural)
+                self.commit(dep_rt, new, dep, ctx, "update", dep_rt.plural)
 
-    def _remove(self, rt: ResourceType, final: dict[str, Any], ctx: Context, verb: str) -> None:
+    def remove(self, rt: ResourceType, final: dict[str, Any], ctx: Context, verb: str) -> None:
+        """Drop an object for good (its resourceVersion already bumped): the DELETED event, the history."""
         meta = final["metadata"]
         self.store.remove(rt.storage_key, final, self._record(rt, final, verb, rt.plural, ctx, deleted=True))
         if rt.storage_key == CRD_KEY:
@@ -315,7 +313,7 @@ class Operations:
             new["status"] = crd_status(new, now())
             if _body(new, True) == _body(old, True) and new["metadata"] == old["metadata"]:
                 new["status"] = old.get("status")
-        return self._commit(rt, new, old, ctx, verb, f"{rt.plural}/{subresource}" if subresource else rt.plural)
+        return self.commit(rt, new, old, ctx, verb, f"{rt.plural}/{subresource}" if subresource else rt.plural)
 
     @staticmethod
     def _status_only(old: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -369,8 +367,10 @@ class Operations:
                            f"{rt.kind} {name!r}; the limit is {OBJECT_LIMIT})")
         return admitted
 
-    def _commit(self, rt: ResourceType, new: dict[str, Any], old: dict[str, Any] | None, ctx: Context, verb: str,
+    def commit(self, rt: ResourceType, new: dict[str, Any], old: dict[str, Any] | None, ctx: Context, verb: str,
                 resource: str, marking: bool = False) -> dict[str, Any]:
+        """Store an admitted write (or drop the object when its last finalizer went, unless `marking` it for
+        deletion); a write equal to `old` is no write."""
         if old is not None and new == old:
             return self.view(rt, old)  # a no-op write: no resourceVersion, no event (as on a real server)
         if rt.api_version != (self.registry.storage(*rt.storage_key) or rt).api_version:
@@ -381,7 +381,7 @@ class Operations:
         meta = new["metadata"]
         finalized = meta.get("deletionTimestamp") and not meta.get("finalizers") and rt.storage_key != NAMESPACES_KEY
         if old is not None and finalized and not marking:
-            self._remove(rt, new, ctx, verb)  # the last finalizer is gone: the deletion completes
+            self.remove(rt, new, ctx, verb)  # the last finalizer is gone: the deletion completes
             return self.view(rt, new)
         self.store.put(rt.storage_key, new, self._record(rt, new, verb, resource, ctx))
         if rt.storage_key == CRD_KEY and not meta.get("deletionTimestamp"):

@@ -6,6 +6,7 @@ A `ResourceType` is one served group/version/plural. Objects are stored per grou
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -131,8 +132,11 @@ class Registry:
             and wanted in (rt.plural, rt.singular, rt.kind.lower(), *rt.short_names)
         ]
         if not matches:
-            known = sorted({rt.kind for rt in self._types.values()})
-            raise KeyError(f"no resource type {what!r} is served; known kinds: {', '.join(known)}")
+            names = sorted({n for rt in self._types.values() for n in (rt.kind, rt.plural, *rt.short_names)})
+            near = difflib.get_close_matches(what, names, n=3)
+            hint = f"did you mean {', '.join(near)}?" if near else \
+                f"served kinds: {', '.join(sorted({rt.kind for rt in self._types.values()}))}"
+            raise KeyError(f"no resource type {what!r} is served (is its CRD applied?); {hint}")
         core = [rt for rt in matches if rt.group == ""]  # `events` means core v1 events, as in kubectl
         return (core or matches)[0]
 

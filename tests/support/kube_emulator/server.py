@@ -68,7 +68,6 @@ class ApiServer:
                             None, {"metadata": {"name": name}}, Context(user_agent="bootstrap"))
         self.store.history.clear()
 
-    # --- entry point ---------------------------------------------------------------------------
 
     def record(self, raw: web.BaseRequest, code: int) -> None:
         """Add a request to `request_log` (verb as RBAC names it; no group for non-resource paths)."""
@@ -121,7 +120,6 @@ class ApiServer:
                                             f"{rt} is namespaced, write it under /namespaces/<namespace>/")
         return rt
 
-    # --- resources -----------------------------------------------------------------------------
 
     def _resource(self, raw: web.BaseRequest, rt: ResourceType, route: Route, query: dict[str, str], body: bytes,
                   ctx: Context) -> web.Response:
@@ -229,7 +227,6 @@ class ApiServer:
                               "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": deleted},
                              200, ctx.warnings)
 
-    # --- watches -------------------------------------------------------------------------------
 
     def _event_type(self, rt: ResourceType, event: WatchEvent, matches: Any) -> str | None:
         now = matches(self.ops.view(rt, event.obj))
@@ -313,7 +310,6 @@ class ApiServer:
                     return
                 await send(kind, self.ops.view(rt, event.obj))
 
-    # --- discovery -----------------------------------------------------------------------------
 
     def _openapi_index(self) -> dict[str, Any]:
         if self._openapi is None or self._openapi[0] != self.registry.generation:
