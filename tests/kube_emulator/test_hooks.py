@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -69,7 +70,7 @@ def test_on_write_callbacks_run_right_after_the_write(genesys_api):
 
     api.create({"apiVersion": "genesys.dev/v1alpha1", "kind": "VerificationJob", "metadata": {"name": "vj"},
                 "spec": {"design": "gpt2", "rung": "cpu-1"}})
-    assert victim.poll() is not None or victim.wait(5) is not None  # killed before create() returned
+    assert victim.wait(5) == -signal.SIGKILL  # killed from the hook, before create() returned
     assert seen == [("create", "VerificationJob")]
     api.remove_on_write(kill_on_verification)
 
