@@ -74,7 +74,7 @@ def busy_metrics() -> EvolutionMetrics:
     metrics.verification_finished("demo", "cpu-1", "Failed", 4.0)
     metrics.session_finished("demo", "succeeded", 0.5)
     metrics.session_finished("demo", "failed", 0.25)
-    metrics.reconcile_error("demo", "temporary")
+    metrics.reconcile_error("demo", "api")
     return metrics
 
 
@@ -170,7 +170,7 @@ def test_events_count_durations_outcomes_spend_and_throughput():
     assert value(metrics, "genesys_verification_mfu_ratio", rung="cpu-1") == 0.31
     assert value(metrics, "genesys_design_sessions_finished_total", status="Succeeded") == 1
     assert value(metrics, "genesys_llm_spend_usd_total") == 0.75
-    assert value(metrics, "genesys_reconcile_errors_total", kind="temporary") == 1
+    assert value(metrics, "genesys_reconcile_errors_total", kind="api") == 1
 
 
 def test_events_refuse_unbounded_or_unfinished_labels():
@@ -179,7 +179,7 @@ def test_events_refuse_unbounded_or_unfinished_labels():
         metrics.verification_finished("demo", "cpu-1", "interrupted", 3.0)
     with pytest.raises(ValueError, match="succeeded or failed"):
         metrics.session_finished("demo", "running")
-    with pytest.raises(ValueError, match="short lowercase word"):
+    with pytest.raises(ValueError, match="not one of api, store, internal"):
         metrics.reconcile_error("demo", "Conflict: the object has been modified")
     with pytest.raises(ValueError, match="spend.usd"):
         metrics.session_finished("demo", "failed", -1.0)
@@ -211,3 +211,11 @@ def test_the_metrics_pull_in_neither_kubernetes_nor_torch_nor_grafana():
             "bad = {'torch', 'kubernetes', 'kopf', 'grafana_foundation_sdk'} & set(sys.modules)\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_first_update_creates_every_reconcile_error_kind_at_zero():
+    """So the dashboards' error rate reads 0, not 'no data', for a run that never failed."""
+    metrics = EvolutionMetrics()
+    metrics.update("demo", quick_spec(), a_state())
+    for kind in ("api", "store", "internal"):
+        assert value(metrics, "genesys_reconcile_errors_total", kind=kind) == 0

@@ -32,7 +32,7 @@ def finish_children(metrics: RunMetrics) -> None:
     shared.verification_finished(name, "cpu-1", "failed", 5.0)
     shared.session_finished(name, "succeeded", 0.5)
     shared.session_finished(name, "failed", 0.25)
-    shared.reconcile_error(name, "temporary")
+    shared.reconcile_error(name, "api")
     metrics.update()
 
 

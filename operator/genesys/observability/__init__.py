@@ -4,7 +4,7 @@
     metrics = EvolutionMetrics(); port = metrics.serve(0)
     metrics.update(evolution.name, evolution.spec, state)     # state: genesys.evolution.EvolutionState
     metrics.verification_finished(name, rung, "succeeded", result.wall_seconds, train=result.train)
-    metrics.session_finished(name, outcome.status, outcome.spend.usd); metrics.reconcile_error(name, "temporary")
+    metrics.session_finished(name, outcome.status, outcome.spend.usd); metrics.reconcile_error(name, "api")
 
 The local runtime builds `state` with `RunStore.state()` (genesys.local.metrics adapts it),
 the operator with `genesys.operator.state.evolution_state(...)`. Only prometheus_client and

@@ -25,7 +25,7 @@ LABELS = {
     "rung": "a rung of its ladder",
     "phase": "a resource phase (PHASE_VALUES)",
     "status": "how a child finished: Succeeded or Failed",
-    "kind": "a reconcile error's kind, a short fixed word chosen by the runtime",
+    "kind": "a reconcile error's kind (RECONCILE_ERROR_KINDS)",
 }
 
 # A design whose session has not ended is Designing: the core's state does not tell Proposed from it.
@@ -33,6 +33,9 @@ DESIGN_PHASES: tuple[DesignPhase, ...] = ("Designing", "Implemented", "Verifying
 # Design sessions and verifications, as counted from the core's records: Running, Succeeded, Failed.
 RECORD_PHASE_VALUES: tuple[str, ...] = tuple(record_to_verification_phase(p) for p in RECORD_PHASES)
 FINISHED_STATUSES = ("Succeeded", "Failed")
+# Why a reconcile pass failed: the API server refused or was unreachable, the artifact store could not
+# be read or written, or anything else (a bug: its message goes to the log, never into a label).
+RECONCILE_ERROR_KINDS = ("api", "store", "internal")
 PHASE_VALUES = frozenset(DESIGN_PHASES) | frozenset(RECORD_PHASE_VALUES)
 
 # Wall time of one verification: seconds on a CPU test rung, up to days at the paper's top rung.

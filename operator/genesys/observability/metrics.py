@@ -5,7 +5,7 @@
     metrics.update("demo", spec, state)                     # after every reconcile / turn
     metrics.verification_finished("demo", "cpu-1", "succeeded", 95.0, train=result.train)
     metrics.session_finished("demo", "failed", spend_usd=0.12)
-    metrics.reconcile_error("demo", "temporary")
+    metrics.reconcile_error("demo", "api")
     metrics.forget("demo")                                  # the Evolution is gone
 
 `update` sets the state-derived metrics from the core's `EvolutionState` (the same one both
@@ -15,7 +15,6 @@ records it. Names, labels and label values: genesys.observability.catalogue.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -27,11 +26,14 @@ from prometheus_client.registry import Collector
 from genesys.api.evolution import EvolutionSpec
 from genesys.api.results import TrainingSummary
 from genesys.evolution.state import EvolutionState
-from genesys.observability.catalogue import DURATION_BUCKETS, FINISHED_STATUSES, METRICS, finished_status
+from genesys.observability.catalogue import (
+    DURATION_BUCKETS,
+    FINISHED_STATUSES,
+    METRICS,
+    RECONCILE_ERROR_KINDS,
+    finished_status,
+)
 from genesys.observability.gauges import Sample, state_samples
-
-# A reconcile error's kind is a label: a short fixed word, never a message (that would be unbounded).
-KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 class _StateCollector(Collector):
@@ -111,6 +113,8 @@ class EvolutionMetrics:
                     self._child(self.verifications_finished, evolution, rung, status)
                 self._child(self.sessions_finished, evolution, status)
             self._child(self.llm_spend, evolution)
+            for kind in RECONCILE_ERROR_KINDS:
+                self._child(self.reconcile_errors, evolution, kind)
 
     def verification_finished(self, evolution: str, rung: str, status: str, wall_seconds: float,
                               train: TrainingSummary | None = None) -> None:
@@ -133,11 +137,11 @@ class EvolutionMetrics:
         self._child(self.llm_spend, evolution).inc(spend_usd)
 
     def reconcile_error(self, evolution: str, kind: str) -> None:
-        """The runtime's reconcile of `evolution` failed; `kind` is a short fixed word (e.g. `temporary`,
-        `permanent`, `api`), never an error message."""
-        if not KIND_PATTERN.fullmatch(kind):
-            raise ValueError(f"reconcile error kind {kind!r} is not a short lowercase word: pass a fixed kind such "
-                             "as 'temporary' or 'permanent' and log the message instead")
+        """The runtime's reconcile of `evolution` failed; `kind` is one of RECONCILE_ERROR_KINDS (api, store,
+        internal), never an error message."""
+        if kind not in RECONCILE_ERROR_KINDS:
+            raise ValueError(f"reconcile error kind {kind!r} is not one of {', '.join(RECONCILE_ERROR_KINDS)}: "
+                             "pass the kind and log the message instead")
         self._child(self.reconcile_errors, evolution, kind).inc()
 
     def forget(self, evolution: str) -> None:

@@ -51,6 +51,7 @@ RESOURCES: dict[str, Resource] = {
 KINDS = {"Evolution": "evolutions", "Design": "designs", "VerificationJob": "verificationjobs",
          "ScaleBudget": "scalebudgets", "Job": "jobs", "PyTorchJob": "pytorchjobs", "Service": "services"}
 MERGE_PATCH = "application/merge-patch+json"
+USER_AGENT = "genesys-operator"  # the operator's requests (kopf's own say "kopf/<version>")
 
 
 class Cluster:

@@ -21,12 +21,13 @@ from typing import Any, cast
 import kopf
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
 
 from genesys.api import storage
 from genesys.api.vocabulary import EvolutionPhase
 from genesys.observability.metrics import EvolutionMetrics
 from genesys.operator.builders import layout_of
-from genesys.operator.cluster import Cluster
+from genesys.operator.cluster import USER_AGENT, Cluster
 from genesys.operator.reconcile import Reconciler, now, timestamp
 from genesys.operator.settings import OperatorSettings, from_env
 from genesys.operator.validation import InvalidEvolution, admit
@@ -58,7 +59,9 @@ def _api_client() -> k8s_client.ApiClient:
         k8s_config.load_incluster_config()
     except k8s_config.ConfigException:
         k8s_config.load_kube_config()
-    return k8s_client.ApiClient()
+    api = k8s_client.ApiClient()
+    api.user_agent = USER_AGENT  # audit logs (and the tests) tell the operator's requests from kopf's and others'
+    return api
 
 
 @kopf.on.startup()
@@ -68,6 +71,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=GROUP, key="last-handled-configuration", ignored_fields=["spec.tree"])
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 60
+    # only its own namespace and resources: no cluster-wide scans of namespaces or CRDs, so no ClusterRole
+    settings.scanning.disabled = True
     runtime.settings = from_env()
     runtime.cluster = Cluster(_api_client(), runtime.settings.config.namespace)
     if runtime.cluster.has_resource("kubeflow.org", "v1", "pytorchjobs"):
@@ -144,8 +149,14 @@ def plan_pass(body: kopf.Body, name: str, **_: Any) -> None:
     try:
         evolution = admit(body)
         result = runtime.reconciler.reconcile(body, evolution)
+    except ApiException:
+        runtime.metrics.reconcile_error(name, "api")
+        raise  # kopf logs it and the next tick tries again
+    except (storage.StoreError, OSError):
+        runtime.metrics.reconcile_error(name, "store")
+        raise
     except Exception:
-        runtime.metrics.reconcile_error(name, "plan")
+        runtime.metrics.reconcile_error(name, "internal")
         raise
     fields: dict[str, Any] = dict(result.evolution_status)
     if result.completed is not None:
