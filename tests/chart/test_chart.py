@@ -96,7 +96,7 @@ def test_every_rendered_object_is_valid_kubernetes(variant):
 def test_defaults_install_the_operator_with_a_created_store_claim():
     manifests = render_chart()
     assert sorted(m["kind"] for m in manifests) == sorted([
-        "ClusterRole", "ClusterRoleBinding", "Deployment", "KopfPeering", "PersistentVolumeClaim", "Role",
+        "Deployment", "KopfPeering", "PersistentVolumeClaim", "Role",
         "RoleBinding", "Service", "ServiceAccount"])
     (claim,) = find(manifests, "PersistentVolumeClaim")
     assert claim["metadata"]["name"] == "genesys-store"

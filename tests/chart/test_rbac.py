@@ -1,4 +1,4 @@
-"""The operator's permissions: least privilege, derived from the rendered Role and ClusterRole.
+"""The operator's permissions: least privilege, one namespaced Role (nothing cluster-wide).
 
 `pytest tests/chart/test_rbac.py -s` prints the (group, resource, verb) triples, the form the
 end-to-end test compares with the requests the operator really makes.
@@ -11,13 +11,14 @@ from chart_render import find, render_chart, rendered_rbac_triples
 # Without these the operator cannot run at all: kopf watching and annotating the resources, patching
 # their status, peering and posting events. The rest follows what the handlers create.
 ESSENTIAL = {
-    *{("genesys.dev", plural, verb) for plural in ("evolutions", "designs", "verificationjobs", "scalebudgets")
-      for verb in ("list", "watch", "patch")},
+    ("genesys.dev", "evolutions", "list"), ("genesys.dev", "evolutions", "watch"), ("genesys.dev", "evolutions", "patch"),
+    *{("genesys.dev", plural, verb) for plural in ("designs", "verificationjobs", "scalebudgets")
+      for verb in ("list", "create")},
     *{("genesys.dev", f"{plural}/status", "patch") for plural in ("evolutions", "designs", "verificationjobs")},
     ("kopf.dev", "kopfpeerings", "list"), ("kopf.dev", "kopfpeerings", "watch"), ("kopf.dev", "kopfpeerings", "patch"),
     ("", "events", "create"),
 }
-# Cluster-scoped resources a namespaced Role cannot grant; a ClusterRole must not grant anything else.
+# Cluster-scoped resources a namespaced Role cannot grant.
 CLUSTER_SCOPED = {("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces"), ("", "nodes"),
                   ("", "persistentvolumes"), ("kopf.dev", "clusterkopfpeerings"),
                   ("rbac.authorization.k8s.io", "clusterroles"), ("rbac.authorization.k8s.io", "clusterrolebindings")}
@@ -27,12 +28,9 @@ ESCALATING = {"escalate", "bind", "impersonate"}
 
 def test_print_the_triples():
     manifests = render_chart()
-    for kind in ("Role", "ClusterRole"):
-        print(f"{kind}:")
-        for group, resource, verb in sorted(rendered_rbac_triples(manifests, kinds=(kind,))):
-            print(f"  {group or 'core'}\t{resource}\t{verb}")
-    assert rendered_rbac_triples(manifests) == (rendered_rbac_triples(manifests, kinds=("Role",))
-                                                | rendered_rbac_triples(manifests, kinds=("ClusterRole",)))
+    for group, resource, verb in sorted(rendered_rbac_triples(manifests, kinds=("Role",))):
+        print(f"  {group or 'core'}\t{resource}\t{verb}")
+    assert rendered_rbac_triples(manifests) == rendered_rbac_triples(manifests, kinds=("Role",))
 
 
 def test_triples_expand_every_rule():
@@ -56,31 +54,23 @@ def test_no_wildcards_no_secrets_no_escalation():
     assert ESSENTIAL <= triples, sorted(ESSENTIAL - triples)
 
 
-def test_nothing_cluster_wide_but_reading_crds():
+def test_nothing_cluster_wide():
     manifests = render_chart()
-    cluster = rendered_rbac_triples(manifests, kinds=("ClusterRole",))
-    assert cluster == {("apiextensions.k8s.io", "customresourcedefinitions", verb) for verb in ("get", "list", "watch")}
+    assert not find(manifests, "ClusterRole") and not find(manifests, "ClusterRoleBinding")
     namespaced = rendered_rbac_triples(manifests, kinds=("Role",))
     assert not [t for t in namespaced if t[:2] in CLUSTER_SCOPED], "a Role cannot grant cluster-scoped resources"
     # Designs, VerificationJobs and ScaleBudgets go with their owners (garbage collection), never by the operator.
     assert not [t for t in namespaced if t[0] == "genesys.dev" and t[2] in ("delete", "deletecollection")]
 
 
-def test_the_bindings_grant_the_roles_to_the_operators_service_account():
+def test_the_binding_grants_the_role_to_the_operators_service_account():
     manifests = render_chart()
     (account,) = find(manifests, "ServiceAccount")
     (deployment,) = find(manifests, "Deployment")
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
-    for binding_kind, role_kind in (("RoleBinding", "Role"), ("ClusterRoleBinding", "ClusterRole")):
-        (binding,) = find(manifests, binding_kind)
-        (role,) = find(manifests, role_kind)
-        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind,
-                                      "name": role["metadata"]["name"]}
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
-                                        "namespace": account["metadata"]["namespace"]}]
-
-
-def test_two_releases_in_two_namespaces_do_not_share_cluster_roles():
-    first = find(render_chart(namespace="team-a"), "ClusterRole")[0]["metadata"]["name"]
-    second = find(render_chart(namespace="team-b"), "ClusterRole")[0]["metadata"]["name"]
-    assert first != second
+    (binding,) = find(manifests, "RoleBinding")
+    (role,) = find(manifests, "Role")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": role["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                                    "namespace": account["metadata"]["namespace"]}]

@@ -5,53 +5,49 @@ The end-to-end test compares these (group, resource, verb) triples with the requ
 really makes: change the operator, then this list.
 */}}
 
-{{/* In the served namespace (a Role). */}}
+{{/* In the served namespace (a Role). Nothing cluster-wide: the operator runs with kopf's scanning
+disabled (no listing of namespaces or CRDs) and finds PyTorchJob through discovery, which every
+authenticated client may read. */}}
 {{- define "genesys.namespacedRules" -}}
-# the resources of genesys.dev: kopf watches them and patches its annotations and finalizers; the handlers
-# create an Evolution's children (users create Evolutions); nothing deletes them (owner references let the
-# garbage collector do it)
+# kopf watches Evolutions and keeps its progress in their annotations; users create them
 - apiGroups: [genesys.dev]
   resources: [evolutions]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
+# an Evolution's children: each pass LISTs them afresh (no watch), creates what the core decides (a
+# 409 means done; get reads the existing one), patches a session's design into its Design and a
+# verification's attempt into its VerificationJob; nothing deletes them (owner references do)
 - apiGroups: [genesys.dev]
-  resources: [designs, verificationjobs, scalebudgets]
-  verbs: [get, list, watch, create, patch]
+  resources: [designs, verificationjobs]
+  verbs: [get, list, create, patch]
+- apiGroups: [genesys.dev]
+  resources: [scalebudgets]
+  verbs: [list, create]
 - apiGroups: [genesys.dev]
   resources: [evolutions/status, designs/status, verificationjobs/status, scalebudgets/status]
-  verbs: [get, patch]
-# design sessions, and verifications where the Kubeflow training operator is absent (Indexed Jobs)
+  verbs: [patch]
+# design sessions and, without the Kubeflow training operator, Indexed training Jobs; a lost run's
+# child is deleted and made again under the same name
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch, create, delete]
-# the headless Service that gives an Indexed Job's pods DNS names for torchrun's rendezvous
-- apiGroups: [""]
-  resources: [services]
-  verbs: [get, list, create, delete]
-# a child's pods: their exit codes say why it failed
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [list, create, delete]
 # verifications where the Kubeflow training operator is installed
 - apiGroups: [kubeflow.org]
   resources: [pytorchjobs]
-  verbs: [get, list, watch, create, delete]
-# kopf reports handler outcomes as events on the objects
+  verbs: [list, create, delete]
+# the headless Service that gives an Indexed Job's pods DNS names for torchrun's rendezvous
+- apiGroups: [""]
+  resources: [services]
+  verbs: [create]
+# a child's pods: their exit codes say how it ended
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
+# Events on the objects (kopf posts them)
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 # kopf's peering: a second operator (an old pod during a rollout) pauses while this one runs
 - apiGroups: [kopf.dev]
   resources: [kopfpeerings]
-  verbs: [get, list, watch, patch]
-{{- end -}}
-
-{{/* Cluster-wide (a ClusterRole): only what has no namespace. */}}
-{{- define "genesys.clusterRules" -}}
-# kopf follows CRDs as they come and go; the operator asks whether PyTorchJob's CRD is installed
-- apiGroups: [apiextensions.k8s.io]
-  resources: [customresourcedefinitions]
-  verbs: [get, list, watch]
+  verbs: [list, watch, patch]
 {{- end -}}
