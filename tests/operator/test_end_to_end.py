@@ -10,15 +10,19 @@ delete the Evolution last.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from genesys.operator.cluster import RESOURCES
+from chart_render import render_chart, rendered_rbac_triples
+from genesys.operator.cluster import USER_AGENT
 from kube_emulator import KubeEmulator
 from operator_harness import REPO, kubectl, kubectl_objects, operator_process, wait_for
 from process_kubelet import ProcessKubelet
@@ -45,6 +49,16 @@ def quick_with_device_hours(path: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def scraping(target: str) -> Iterator[PrometheusServer | None]:
+    """Debian's Prometheus scraping the operator; None where it is not installed (its test skips then)."""
+    if shutil.which("prometheus") is None:
+        yield None
+        return
+    with PrometheusServer([target], interval="1s") as prometheus:
+        yield prometheus
+
+
 @pytest.fixture(scope="module")
 def cluster_run(tmp_path_factory) -> Any:
     root = tmp_path_factory.mktemp("cluster")
@@ -52,19 +66,25 @@ def cluster_run(tmp_path_factory) -> Any:
     store.mkdir()
     with KubeEmulator() as api:
         kubeconfig = Path(api.kubeconfig)
-        kubectl(kubeconfig, "apply", "-f", str(REPO / "crds" / "manifests"))
+        # as the Helm chart installs it: its CRDs (genesys and kopf's peering) and the KopfPeering
+        kubectl(kubeconfig, "apply", "-f", str(REPO / "charts" / "genesys" / "crds"))
+        api.create({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering",
+                    "metadata": {"name": "genesys", "namespace": "default"}})
+        for agent in ("kopf", USER_AGENT):  # the operator gets only what the chart's Role grants (403 otherwise)
+            api.enforce_rbac(agent, rendered_rbac_triples(render_chart()))
         with ProcessKubelet(kubeconfig=str(kubeconfig), namespace="default", root=root / "nodes",
                             volume_dirs={"cache": str(root / "cache")}, claim_dirs={STORE_CLAIM: str(store)}
                             ) as kubelet, \
-                operator_process(kubeconfig, store, root / "operator.log",
+                operator_process(kubeconfig, store, root / "operator.log", peering="genesys",
                                  extra_env={"GENESYS_STORE_PVC": STORE_CLAIM}) as op, \
-                PrometheusServer([op.metrics_url.split("/")[2]], interval="1s") as prometheus:
+                scraping(op.metrics_url.split("/")[2]) as prometheus:
             started = time.monotonic()
             kubectl(kubeconfig, "apply", "-f", str(quick_with_device_hours(root / "quick.yaml")))
             wait_for(lambda: _phase(kubeconfig) in ("Completed", "Failed"), 1500, "the quick Evolution to complete",
                      interval=2, on_timeout=op.tail)
             seconds = time.monotonic() - started
-            prometheus.wait_for_scrapes(2)
+            if prometheus is not None:
+                prometheus.wait_for_scrapes(2)
             yield {"api": api, "kubeconfig": kubeconfig, "store": store, "operator": op, "kubelet": kubelet,
                    "seconds": seconds, "root": root, "prometheus": prometheus}
 
@@ -140,21 +160,30 @@ def test_pods_ran_hardened_and_the_training_children_were_indexed_jobs(cluster_r
         assert pod["spec"]["automountServiceAccountToken"] is False
 
 
-def test_the_operator_used_exactly_what_the_chart_grants(cluster_run):
-    """RBAC triples (group, resource, verb) the operator's requests needed, against the chart's Role."""
-    from chart_render import render_chart, rendered_rbac_triples
+# Granted for paths this run does not take: reading an object its create found existing (a pass that
+# stopped half-way), deleting a lost run's child, and PyTorchJob children (tests/operator/test_operator_faults.py).
+NOT_ON_THE_HAPPY_PATH = {("genesys.dev", "designs", "get"), ("genesys.dev", "verificationjobs", "get"),
+                         ("batch", "jobs", "delete"), ("kubeflow.org", "pytorchjobs", "list"),
+                         ("kubeflow.org", "pytorchjobs", "create"), ("kubeflow.org", "pytorchjobs", "delete")}
 
-    used = cluster_run["api"].rbac_triples(user_agent="kopf") | cluster_run["api"].rbac_triples(
-        user_agent="OpenAPI-Generator")
+
+def test_the_operator_used_exactly_what_the_chart_grants(cluster_run):
+    """RBAC triples (group, resource, verb) of kopf's and the operator's requests against the chart's Role."""
+    api = cluster_run["api"]
+    used = api.rbac_triples(user_agent="kopf") | api.rbac_triples(user_agent=USER_AGENT)
     granted = rendered_rbac_triples(render_chart())
-    assert used <= granted, f"the operator needed what the chart does not grant: {sorted(used - granted)}"
-    unused = {t for t in granted - used if t[1].split("/")[0] in {r.plural for r in RESOURCES.values()}}
+    missing = used - granted
+    who = {(r.group, r.resource, r.verb, r.user_agent, r.path) for r in api.request_log
+           if (r.group, r.resource, r.verb) in missing}
+    assert not missing, f"the operator needed what the chart does not grant: {sorted(who)}"
     print("RBAC triples used:", sorted(used))
-    assert not {t for t in unused if t[2] in ("delete", "update")}, sorted(unused)
+    assert granted - used == NOT_ON_THE_HAPPY_PATH, sorted(granted - used)
 
 
 def test_prometheus_scraped_the_operator_and_every_dashboard_query_has_data(cluster_run, dashboard_queries):
     prometheus = cluster_run["prometheus"]
+    if prometheus is None:
+        pytest.skip("Debian's prometheus is not installed (apt-get install prometheus)")
     empty = []
     for file, title, expr in dashboard_queries:
         concrete = expr.replace("$evolution", "quick").replace("$window", "15m")

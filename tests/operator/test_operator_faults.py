@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from genesys.operator.cluster import USER_AGENT
 from kube_emulator import KubeEmulator
 from operator_harness import REPO, OperatorProcess, kubectl, kubectl_objects, wait_for
 from process_kubelet import PYTORCHJOB_CRD, ProcessKubelet
@@ -30,7 +31,7 @@ FAULTS = {
     "spec": {
         "seeds": ["gpt2", "retnet"],
         "ladder": {"preset": "cpu", "overrides": {"eval_limit": 20},
-                   "rungs": [{"name": "cpu-1", "runs": 1, "overrides": {"tokens": 131072}}]},
+                   "rungs": [{"name": "cpu-1", "runs": 1, "overrides": {"tokens": 65536}}]},
         "designer": {"kind": "gp"}, "parallelism": {"designSessions": 1, "verifications": 2},
         "stop": {"maxDesigns": 0}, "seed": 0,
     },
@@ -146,6 +147,11 @@ def test_killed_between_a_verification_job_and_its_child_under_watch_lag_then_a_
         if w.kind == "PyTorchJob":
             assert not (w.verb == "create" and w.name in live), f"{w.name} created while one was alive"
             (live.discard if w.deleted else live.add)(w.name)
+    from chart_render import render_chart, rendered_rbac_triples
+
+    used = api.rbac_triples(user_agent="kopf") | api.rbac_triples(user_agent=USER_AGENT)
+    assert used <= rendered_rbac_triples(render_chart()), sorted(used - rendered_rbac_triples(render_chart()))
+    assert {("kubeflow.org", "pytorchjobs", "list"), ("kubeflow.org", "pytorchjobs", "create")} <= used
     pods = [w.name for w in api.history if w.kind == "Pod" and w.verb == "create"
             and w.object["metadata"].get("labels", {}).get("genesys.dev/evolution") == "faults"]
     assert preempted in pods and len(pods) == 2

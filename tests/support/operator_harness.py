@@ -51,7 +51,7 @@ class OperatorProcess:
     """`kopf run --module genesys.operator.handlers` in a subprocess, with the chart's settings as env."""
 
     def __init__(self, kubeconfig: Path, store: Path, log: Path, *, namespace: str = "default",
-                 plan_interval: float = 1.0, extra_env: dict[str, str] | None = None):
+                 plan_interval: float = 1.0, extra_env: dict[str, str] | None = None, peering: str | None = None):
         self.kubeconfig = kubeconfig
         self.log = log
         self.metrics_port = free_port()
@@ -63,6 +63,7 @@ class OperatorProcess:
             "GENESYS_METRICS_ADDR": "127.0.0.1", **(extra_env or {}),
         }
         self.namespace = namespace
+        self.peering = peering  # a KopfPeering's name, as the chart runs it; None: --standalone
         self.process: subprocess.Popen | None = None
 
     @property
@@ -70,7 +71,8 @@ class OperatorProcess:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def start(self) -> None:
-        argv = [sys.executable, "-m", "kopf", "run", "--module", "genesys.operator.handlers", "--standalone",
+        peering = ["--peering", self.peering] if self.peering else ["--standalone"]
+        argv = [sys.executable, "-m", "kopf", "run", "--module", "genesys.operator.handlers", *peering,
                 "--namespace", self.namespace, "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz"]
         with self.log.open("a") as out:
             self.process = subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
