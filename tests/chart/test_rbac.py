@@ -11,7 +11,7 @@ from chart_render import find, render_chart, rendered_rbac_triples
 # Without these the operator cannot run at all: kopf watching and annotating the resources, patching
 # their status, peering and posting events. The rest follows what the handlers create.
 ESSENTIAL = {
-    ("genesys.dev", "evolutions", "list"), ("genesys.dev", "evolutions", "watch"), ("genesys.dev", "evolutions", "patch"),
+    *{("genesys.dev", "evolutions", verb) for verb in ("list", "watch", "patch")},
     *{("genesys.dev", plural, verb) for plural in ("designs", "verificationjobs", "scalebudgets")
       for verb in ("list", "create")},
     *{("genesys.dev", f"{plural}/status", "patch") for plural in ("evolutions", "designs", "verificationjobs")},
