@@ -1,0 +1,67 @@
+"""Knowledge-engine fixtures: the embedding model loaded once per session, and an audit hook that fails
+any knowledge test which opens a network connection to anything but 127.0.0.1 (or resolves a name other
+than localhost): the model must load offline and the default backend must never leave the process."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pytest
+
+ALLOWED_HOSTS = {"127.0.0.1"}
+_events: list[tuple[str, object]] = []
+_hook_installed = False
+
+
+def forbidden(event: str, args: tuple) -> object | None:
+    """The offending address of a socket.connect / socket.getaddrinfo audit event, None when allowed."""
+    if event == "socket.connect":
+        sock, address = args[0], args[1]
+        if getattr(sock, "family", None) == socket.AF_UNIX:
+            return None  # not a network connection
+        host = address[0] if isinstance(address, tuple) else address
+        return None if host in ALLOWED_HOSTS else address
+    if event == "socket.getaddrinfo":
+        host = args[0]
+        host = host.decode() if isinstance(host, bytes) else host
+        return None if host in ALLOWED_HOSTS | {"localhost", None} else host
+    return None
+
+
+def _hook(event: str, args: tuple) -> None:
+    if event in ("socket.connect", "socket.getaddrinfo"):
+        bad = forbidden(event, args)
+        if bad is not None:
+            _events.append((event, bad))
+
+
+if not _hook_installed:  # audit hooks cannot be removed: one per process, cheap when idle
+    sys.addaudithook(_hook)
+    _hook_installed = True
+
+
+@pytest.fixture(autouse=True)
+def no_network():
+    """Fails the test if it connected anywhere but 127.0.0.1 (model loading included)."""
+    _events.clear()
+    yield _events
+    seen = list(_events)
+    _events.clear()
+    assert not seen, f"knowledge tests must stay on 127.0.0.1, but saw {seen}"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real embedding model's query function, loaded once (offline) for the whole session."""
+    from genesys.knowledge import embed
+
+    embed.embed_one("warm-up")  # load now, inside the first test's network check
+    return embed.embed_one
+
+
+@pytest.fixture(scope="session")
+def kb(embedder):
+    from genesys.knowledge import KnowledgeBase
+
+    return KnowledgeBase(embedder=embedder)
