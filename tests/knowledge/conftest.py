@@ -51,6 +51,19 @@ def no_network():
     assert not seen, f"knowledge tests must stay on 127.0.0.1, but saw {seen}"
 
 
+@pytest.fixture
+def allow_host():
+    """allow_host(name): let this test reach `name` too (the opt-in Weaviate integration test)."""
+    added: set[str] = set()
+
+    def allow(host: str) -> None:
+        added.add(host)
+        ALLOWED_HOSTS.add(host)
+
+    yield allow
+    ALLOWED_HOSTS.difference_update(added - {"127.0.0.1"})
+
+
 @pytest.fixture(scope="session")
 def embedder():
     """The real embedding model's query function, loaded once (offline) for the whole session."""

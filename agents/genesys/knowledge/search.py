@@ -1,7 +1,7 @@
 """`KnowledgeBase.search(query, k, tags)`: one interface over the library, two backends.
 
 - `LocalBackend` (the embedded default): the shipped embeddings plus BM25, fused (see index.py).
-- `WeaviateBackend` (weaviate.py): the same papers and vectors in a Weaviate collection, searched with
+- `WeaviateBackend` (weaviate_backend.py): the same papers and vectors in a Weaviate collection, searched with
   Weaviate's hybrid query and the same fusion rule.
 
 Queries are embedded here, with the same model that made the library's vectors, so backends only ever
@@ -85,7 +85,7 @@ class KnowledgeBase:
         resolved = weaviate_url(url)
         if resolved is None:
             return cls(LocalBackend(library), library, embedder)
-        from genesys.knowledge.weaviate import WeaviateBackend
+        from genesys.knowledge.weaviate_backend import WeaviateBackend
 
         return cls(WeaviateBackend.connect(resolved, library), library, embedder)
 
