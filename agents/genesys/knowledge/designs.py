@@ -78,9 +78,11 @@ class DesignIndex:
         """The k indexed designs most similar to `text`, best first (names in `exclude` skipped)."""
         if not text.strip():
             raise ValueError("DesignIndex.similar needs a non-empty text (a proposal's title and motivation)")
+        if not self._entries:
+            return []
         if self._index is None:
             self._names = list(self._entries)
-            vectors = np.stack([self._entries[n].vector for n in self._names]) if self._names else np.zeros((0, 1))
+            vectors = np.stack([self._entries[n].vector for n in self._names])
             self._index = HybridIndex(vectors, [self._entries[n].text for n in self._names])
         rows = np.array([i for i, n in enumerate(self._names) if n not in set(exclude)], dtype=np.int64)
         vector = np.asarray(self.embedder(text), np.float32)

@@ -60,7 +60,9 @@ def _load() -> Any:
             os.environ["TRANSFORMERS_OFFLINE"] = "1"
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            transformers_logging.disable_progress_bar()  # "Loading weights" bars in every agent log
             _model = SentenceTransformer(str(model_dir()), device="cpu", local_files_only=True)
         return _model
 
