@@ -34,7 +34,8 @@ def cluster_evolution() -> Evolution:
         "ladder": {"preset": "paper", "rungs": [
             {"name": "paper-14m", "runs": 16},
             {"name": "paper-31m", "runs": 4, "resources": {"cpu": "16", "memory": "64Gi", "gpus": 4}}]},
-        "designer": {"kind": "llm", "llm": {"models": {"proposer": "gpt-4o"}, "secret": "llm-keys"}},
+        "designer": {"kind": "llm", "llm": {"roles": {"default": {"models": [{"model": "openai/gpt-4o"}]}},
+                                                "secret": "llm-keys"}},
         "evaluation": {"tasks": "paper9"},
         "data": {"source": "HuggingFaceTB/smollm-corpus"},
         "parallelism": {"nprocPerVerification": 4},

@@ -8,9 +8,9 @@ cluster, `genesys run evolution-local.yaml` on one machine. Defaults follow the 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from genesys.api.common import API_VERSION, Conditions, ObjectMeta, Strict
 from genesys.api.vocabulary import EvolutionPhase
@@ -115,17 +115,207 @@ class LadderSpec(Strict):
         return RungBudget(name=name)
 
 
-class LLMDesignerSpec(Strict):
-    """The LLM designer (litellm model names per agent role); used when designer.kind is llm."""
+# The agent roles of the LLM design session (paper section 3): what `llm.roles` may name.
+LLM_ROLES: tuple[str, ...] = ("proposer", "reviewer", "planner", "coder", "observer")
 
-    models: dict[str, str] = Field(default_factory=dict, description="role -> litellm model, e.g. {proposer: gpt-4o}")
-    cost_cap_usd: float | None = Field(default=None, gt=0, alias="costCapUSD")
-    max_attempts: int = Field(default=3, ge=1, alias="maxAttempts")
+
+class LLMModelChoice(Strict):
+    """One model a role may call; a role with several picks one per call, in proportion to the weights."""
+
+    model: str = Field(min_length=1, description="litellm model name, provider/model, e.g. openai/gpt-4o")
+    weight: float = Field(default=1.0, gt=0, description="relative share of this role's calls (> 0)")
+
+
+class LLMRoleSettings(Strict):
+    """How one role calls its LLM; an unset field takes the value of `roles.default`."""
+
+    # The list-map marks sit on the list itself (not on the optional around it), where Kubernetes reads them.
+    models: Annotated[list[LLMModelChoice], Field(
+        min_length=1, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["model"]},
+    )] | None = Field(default=None, description="models to choose from, each with a weight; unset: the default role's")
+    api_base: str | None = Field(
+        default=None, alias="apiBase", description="endpoint URL, e.g. http://vllm:8000/v1; unset: the provider's"
+    )
+    api_key_env: str | None = Field(
+        default=None,
+        alias="apiKeyEnv",
+        description="name of the environment variable holding the API key (e.g. OPENAI_API_KEY; never the key "
+        "itself); unset: the provider's usual variable",
+    )
+    temperature: float | None = Field(default=None, ge=0, le=2, description="sampling temperature")
+    max_tokens: int | None = Field(default=None, ge=1, alias="maxTokens", description="longest reply, in tokens")
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, alias="timeoutSeconds", description="one call's time limit, in seconds"
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _models_once(cls, models: list[LLMModelChoice] | None) -> list[LLMModelChoice] | None:
+        names = [m.model for m in models or []]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"models {twice} are listed twice in one role; list each once and set its weight")
+        return models
+
+
+class LLMDefaultSettings(LLMRoleSettings):
+    """The settings every role inherits unless it sets its own."""
+
+    temperature: float | None = Field(default=0.7, ge=0, le=2, description="sampling temperature")
+    max_tokens: int | None = Field(default=4096, ge=1, alias="maxTokens", description="longest reply, in tokens")
+    timeout_seconds: float | None = Field(
+        default=120.0, gt=0, alias="timeoutSeconds", description="one call's time limit, in seconds"
+    )
+
+
+def _has_models(role: str) -> str:
+    return f"(has(self.{role}) && has(self.{role}.models))"
+
+
+class LLMRoles(Strict):
+    """Per-role LLM settings: `default` and the five roles, each role inheriting what it leaves unset."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": " || ".join([_has_models("default"), "(" + " && ".join(map(_has_models, LLM_ROLES)) + ")"]),
+         "message": "llm.roles: give roles.default.models, or models for every role (" + ", ".join(LLM_ROLES) + ")"},
+    ]})
+
+    default: LLMDefaultSettings = Field(default_factory=LLMDefaultSettings, description="inherited by every role")
+    proposer: LLMRoleSettings | None = Field(default=None, description="writes proposals")
+    reviewer: LLMRoleSettings | None = Field(default=None, description="rates proposals")
+    planner: LLMRoleSettings | None = Field(default=None, description="picks the next unit to implement")
+    coder: LLMRoleSettings | None = Field(default=None, description="writes a unit's code")
+    observer: LLMRoleSettings | None = Field(default=None, description="reviews a unit's code")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_roles(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - {"default", *LLM_ROLES})
+            if unknown:
+                raise ValueError(
+                    f"llm.roles: unknown role(s) {unknown}; the roles are default, {', '.join(LLM_ROLES)}"
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _every_role_has_models(self) -> LLMRoles:
+        if self.default.models is None:
+            missing = [r for r in LLM_ROLES if getattr(self, r) is None or getattr(self, r).models is None]
+            if missing:
+                raise ValueError(
+                    f"llm.roles: no models for {', '.join(missing)}: set roles.default.models "
+                    "(e.g. [{model: openai/gpt-4o}]) or models on each of these roles"
+                )
+        return self
+
+    def settings(self, role: str) -> LLMRoleSettings:
+        """The settings of `role`: its own fields, the default role's where unset."""
+        if role not in LLM_ROLES:
+            raise KeyError(f"unknown LLM role {role!r}; the roles are {', '.join(LLM_ROLES)}")
+        own = getattr(self, role)
+        merged = self.default.model_dump(by_alias=False)
+        if own is not None:
+            merged.update(own.model_dump(by_alias=False, exclude_none=True))
+        return LLMRoleSettings.model_validate(merged)
+
+
+class LLMPrice(Strict):
+    """What a model costs, in US dollars per million tokens (for models litellm has no price for)."""
+
+    input: float = Field(ge=0, description="USD per million prompt tokens")
+    output: float = Field(ge=0, description="USD per million completion tokens")
+
+
+class LLMLimits(Strict):
+    """The design session's limits; the defaults are the paper's (arXiv 2506.20249, section 3)."""
+
+    proposal_attempts: int = Field(
+        default=10, ge=1, alias="proposalAttempts", description="proposals written before the session fails"
+    )
+    reviewer_threshold: float = Field(
+        default=4.0, ge=0, le=5, alias="reviewerThreshold", description="a proposal passes at this rating (0-5)"
+    )
+    coder_attempts: int = Field(
+        default=7, ge=1, alias="coderAttempts", description="coder calls per unit in one implementation round"
+    )
+    observer_threshold: float = Field(
+        default=3.0, ge=0, le=5, alias="observerThreshold", description="the observer accepts code at this rating"
+    )
+    max_failed_rounds: int = Field(
+        default=3, ge=1, alias="maxFailedRounds", description="failed implementation rounds before the session fails"
+    )
+    search_rounds: int = Field(
+        default=3, ge=0, alias="searchRounds", description="knowledge searches per proposal or review"
+    )
+
+
+class LLMRetry(Strict):
+    """Retries of one call on rate limits, timeouts, server and connection errors (exponential backoff)."""
+
+    tries: int = Field(default=6, ge=1, description="calls at most, the first included")
+    base_delay_seconds: float = Field(
+        default=2.0, ge=0, alias="baseDelaySeconds", description="wait before the 2nd try; doubles each try"
+    )
+    max_delay_seconds: float = Field(
+        default=60.0, ge=0, alias="maxDelaySeconds", description="longest wait (a server's Retry-After included)"
+    )
+
+
+class LLMDesignerSpec(Strict):
+    """The LLM designer (litellm, any provider): models per role, prices, cost caps, limits; used when kind is llm."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "!has(self.sessionCostCapUSD) || !has(self.evolutionCostCapUSD) "
+                 "|| self.sessionCostCapUSD <= self.evolutionCostCapUSD",
+         "message": "llm.sessionCostCapUSD cannot exceed llm.evolutionCostCapUSD"},
+    ]})
+
+    roles: LLMRoles = Field(description="per-role settings: default, proposer, reviewer, planner, coder, observer")
+    prices: dict[str, LLMPrice] = Field(
+        default_factory=dict,
+        description="model -> USD per million tokens, for models litellm does not price (e.g. a local vLLM); "
+        "litellm's own price wins when it has one",
+    )
+    session_cost_cap_usd: float | None = Field(
+        default=None, gt=0, alias="sessionCostCapUSD",
+        description="one design session's spending cap in US dollars; a call that could cross it is not made",
+    )
+    evolution_cost_cap_usd: float | None = Field(
+        default=None, gt=0, alias="evolutionCostCapUSD",
+        description="the whole run's LLM spending cap in US dollars; no session starts once it is reached",
+    )
+    session_wall_minutes: float = Field(
+        default=60.0, gt=0, alias="sessionWallMinutes", description="one design session's wall-clock limit"
+    )
+    limits: LLMLimits = Field(default_factory=LLMLimits)
+    retry: LLMRetry = Field(default_factory=LLMRetry)
     secret: str | None = Field(
         default=None,
         description="cluster: a Secret in the Evolution's namespace whose keys (e.g. OPENAI_API_KEY) become the "
         "environment of design-session pods, and of no other pod",
     )
+
+    @model_validator(mode="after")
+    def _caps_ordered(self) -> LLMDesignerSpec:
+        session, total = self.session_cost_cap_usd, self.evolution_cost_cap_usd
+        if session is not None and total is not None and session > total:
+            raise ValueError(
+                f"llm.sessionCostCapUSD ({session}) cannot exceed llm.evolutionCostCapUSD ({total}); lower it"
+            )
+        return self
+
+    def role(self, name: str) -> LLMRoleSettings:
+        """The settings `name` calls with (its own, the default role's where unset)."""
+        return self.roles.settings(name)
+
+    def models(self) -> list[str]:
+        """Every distinct model any role may call, in role order."""
+        seen: dict[str, None] = {}
+        for name in LLM_ROLES:
+            for choice in self.role(name).models or []:
+                seen.setdefault(choice.model, None)
+        return list(seen)
 
 
 class DesignerSpec(Strict):
