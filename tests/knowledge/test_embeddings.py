@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genesys.knowledge import build, embed
-from genesys.knowledge.library import load_library, parse_library
+from genesys.knowledge.papers import load_library, parse_library
 
 
 def test_shipped_embeddings_match_the_model_and_the_library():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genesys.knowledge.library import MIN_PAPERS, PAPERS_FILE, LibraryError, load_library, parse_library, sentences
+from genesys.knowledge.papers import MIN_PAPERS, PAPERS_FILE, LibraryError, load_library, parse_library, sentences
 
 SEEDS = Path(__file__).resolve().parents[2] / "crds" / "genesys" / "api" / "seeds"
 

@@ -10,7 +10,7 @@ Importing this package is cheap: the embedding model (torch) loads on the first 
 """
 
 from genesys.knowledge.designs import DesignHit, DesignIndex
-from genesys.knowledge.library import Library, LibraryError, Paper, load_library
+from genesys.knowledge.papers import Library, LibraryError, Paper, load_library
 from genesys.knowledge.search import Hit, KnowledgeBase, LocalBackend
 
 __all__ = ["DesignHit", "DesignIndex", "Hit", "KnowledgeBase", "Library", "LibraryError", "LocalBackend",

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from genesys.knowledge import embed
-from genesys.knowledge.library import LIBRARY_DIR, Library, load_library
+from genesys.knowledge.papers import LIBRARY_DIR, Library, load_library
 
 EMBEDDINGS_FILE = LIBRARY_DIR / "embeddings.npy"
 META_FILE = LIBRARY_DIR / "embeddings.json"

@@ -18,7 +18,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from genesys.knowledge.index import DEFAULT_ALPHA, HybridIndex
-from genesys.knowledge.library import Library, Paper, load_library
+from genesys.knowledge.papers import Library, Paper, load_library
 
 URL_VARIABLES = ("GENESYS_WEAVIATE_URL", "WEAVIATE_URL")
 Embedder = Callable[[str], np.ndarray]

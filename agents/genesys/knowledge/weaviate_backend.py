@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from genesys.knowledge.library import Library
+from genesys.knowledge.papers import Library
 
 DEFAULT_GRPC_PORT = 50051
 GRPC_PORT_VARIABLE = "GENESYS_WEAVIATE_GRPC_PORT"
