@@ -182,6 +182,18 @@ def test_the_evolution_cap_counts_earlier_sessions():
     assert llm.requests == []
 
 
+def test_no_call_starts_after_the_session_wall_clock_limit():
+    now = [0.0]
+    with ScriptedLLM() as llm:
+        llm.script(CODER, ["in time"])
+        client, events = client_for(make_spec(llm.url, sessionWallMinutes=1), clock=lambda: now[0])
+        assert client.complete("coder", USER).text == "in time"
+        now[0] = 61.0
+        with pytest.raises(LLMError, match=r"session time limit \(1 minutes"):
+            client.complete("coder", USER)
+    assert len(llm.requests) == 1 and events[-1]["error"] == "session time limit"
+
+
 def test_weighted_model_choice_is_deterministic_under_a_seed():
     spec = make_spec("http://127.0.0.1:9", [("openai/a", 3), ("openai/b", 1)])
     clients = [LLMClient(spec, seed=seed) for seed in (5, 5, 6)]

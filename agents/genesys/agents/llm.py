@@ -159,9 +159,10 @@ def _count_tokens(model: str, messages: Messages) -> int:
 class LLMClient:
     """Calls the LLM of a role with retries, cost accounting and caps; one per design session.
 
-    `transcript` receives one event dict per call (made or refused); `spent_before_usd` is what
-    earlier sessions of the evolution spent (for the evolution cap); `clock` and `sleep` are
-    injectable for tests.
+    `transcript` receives one event dict per call, made or refused (role, model, template, messages,
+    reply, tokens, cost and its source, latency of the last try, tries, error); `spent_before_usd`
+    is what earlier sessions of the evolution spent (for the evolution cap); the session's
+    wall-clock limit starts with the client; `clock` and `sleep` are injectable for tests.
     """
 
     def __init__(self, spec: LLMDesignerSpec, *, transcript: Transcript | None = None, seed: int = 0,
@@ -171,7 +172,6 @@ class LLMClient:
         self.transcript = transcript
         self.spent_usd = 0.0
         self.spent_before_usd = spent_before_usd
-        self.calls = 0
         self._environ = os.environ if environ is None else environ
         self._rng = random.Random(seed)
         self._jitter = random.Random(seed + 1)
@@ -261,6 +261,7 @@ class LLMClient:
         kwargs = self._kwargs(model, settings, messages)
         for attempt in range(1, retry.tries + 1):
             start = self._clock()
+            kwargs["timeout"] = min(settings.timeout_seconds or 120.0, max(1.0, self._deadline - start))
             try:
                 response = litellm.completion(**kwargs)
             except Exception as exc:  # litellm maps every provider failure onto its exception types
