@@ -4,6 +4,7 @@ than localhost): the model must load offline and the default backend must never 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 
 ALLOWED_HOSTS = {"127.0.0.1"}
 _events: list[tuple[str, object]] = []
+_active = [False]  # recording only while a knowledge test runs (the hook stays for the whole process)
 _hook_installed = False
 
 
@@ -30,7 +32,7 @@ def forbidden(event: str, args: tuple) -> object | None:
 
 
 def _hook(event: str, args: tuple) -> None:
-    if event in ("socket.connect", "socket.getaddrinfo"):
+    if _active[0] and event in ("socket.connect", "socket.getaddrinfo"):
         bad = forbidden(event, args)
         if bad is not None:
             _events.append((event, bad))
@@ -41,14 +43,24 @@ if not _hook_installed:  # audit hooks cannot be removed: one per process, cheap
     _hook_installed = True
 
 
-@pytest.fixture(autouse=True)
-def no_network():
-    """Fails the test if it connected anywhere but 127.0.0.1 (model loading included)."""
+@contextlib.contextmanager
+def _guarded(what: str):
     _events.clear()
-    yield _events
+    _active[0] = True
+    try:
+        yield _events
+    finally:
+        _active[0] = False
     seen = list(_events)
     _events.clear()
-    assert not seen, f"knowledge tests must stay on 127.0.0.1, but saw {seen}"
+    assert not seen, f"{what} must stay on 127.0.0.1, but saw {seen}"
+
+
+@pytest.fixture(autouse=True)
+def no_network():
+    """Fails the test if it connected anywhere but 127.0.0.1 (session fixtures guard themselves)."""
+    with _guarded("knowledge tests") as events:
+        yield events
 
 
 @pytest.fixture
@@ -69,7 +81,8 @@ def embedder():
     """The real embedding model's query function, loaded once (offline) for the whole session."""
     from genesys.knowledge import embed
 
-    embed.embed_one("warm-up")  # load now, inside the first test's network check
+    with _guarded("loading the embedding model"):
+        embed.embed_one("warm-up")
     return embed.embed_one
 
 
