@@ -265,3 +265,16 @@ def test_role_settings_inherit_and_bad_specs_are_refused_clearly():
             LLMDesignerSpec.model_validate({"roles": roles})
     with pytest.raises(ValidationError, match="cannot exceed"):
         LLMDesignerSpec.model_validate({"roles": good, "sessionCostCapUSD": 5, "evolutionCostCapUSD": 1})
+
+
+def test_the_scripted_server_refuses_a_wrong_key_and_flags_unscripted_requests(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "sk-wrong")
+    with pytest.raises(AssertionError, match="without the expected API key"), ScriptedLLM() as llm:
+        llm.script(CODER, ["kept for the right key"])
+        with pytest.raises(LLMError, match="authentication failed"):
+            LLMClient(make_spec(llm.url)).complete("coder", USER)
+        assert llm.left(CODER) == 1
+    monkeypatch.setenv(KEY_ENV, CANARY_KEY)
+    with pytest.raises(AssertionError, match="no scripted reply"), ScriptedLLM() as llm:
+        with pytest.raises(LLMError, match="bad request"):
+            LLMClient(make_spec(llm.url)).complete("coder", USER)
