@@ -52,9 +52,9 @@ def test_every_seed_design_links_to_its_papers():
 
 
 def _edit(mutate) -> str:
-    data = yaml.safe_load(PAPERS_FILE.read_text(encoding="utf-8"))
+    data = yaml.load(PAPERS_FILE.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     mutate(data)
-    return yaml.safe_dump(data, sort_keys=False)
+    return yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False)
 
 
 @pytest.mark.parametrize(("mutate", "message"), [

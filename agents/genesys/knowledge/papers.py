@@ -115,7 +115,7 @@ def _paper(raw: Any, index: int, vocabulary: set[str]) -> Paper:
 
 
 def parse_library(text: str, min_papers: int = MIN_PAPERS) -> Library:
-    data = yaml.safe_load(text)
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 10x faster
     if not isinstance(data, dict) or not {"vocabulary", "papers", "seed_papers"} <= data.keys():
         raise LibraryError(f"{PAPERS_FILE.name} must be a mapping with vocabulary, seed_papers and papers")
     vocabulary = tuple(data["vocabulary"])
