@@ -271,6 +271,17 @@ CASES = [
     (edit(EVOLUTION, lambda m: m["spec"].update(selection={"operations": {"mutation": 0, "crossover": 1,
                                                                           "scratch": 0}})), None),
     (edit(DESIGN, lambda m: m["spec"]["tree"].update(root="Missing")), "tree.root must name one of tree.units"),
+    # the LLM designer: a model for every role (default or each), caps that nest, one entry per model
+    (edit(EVOLUTION, lambda m: m["spec"].update(designer={"kind": "llm", "llm": {"roles": {
+        "default": {"models": [{"model": "openai/gpt-4o"}]}}, "sessionCostCapUSD": 5, "evolutionCostCapUSD": 50}})),
+     None),
+    (edit(EVOLUTION, lambda m: m["spec"].update(designer={"kind": "llm", "llm": {"roles": {
+        "coder": {"models": [{"model": "openai/gpt-4o"}]}}}})), "llm.roles: give roles.default.models"),
+    (edit(EVOLUTION, lambda m: m["spec"].update(designer={"kind": "llm", "llm": {"roles": {
+        "default": {"models": [{"model": "openai/gpt-4o"}]}}, "sessionCostCapUSD": 50, "evolutionCostCapUSD": 5}})),
+     "llm.sessionCostCapUSD cannot exceed llm.evolutionCostCapUSD"),
+    (edit(EVOLUTION, lambda m: m["spec"].update(designer={"kind": "llm", "llm": {"roles": {
+        "default": {"models": [{"model": "openai/a"}, {"model": "openai/a"}]}}}})), "duplicate entries"),
 ]
 
 
