@@ -24,8 +24,7 @@ import yaml
 from chart_render import render_chart, rendered_rbac_triples
 from genesys.operator.cluster import USER_AGENT
 from kube_emulator import KubeEmulator
-from operator_harness import REPO, kubectl, kubectl_objects, operator_process, wait_for
-from process_kubelet import ProcessKubelet
+from operator_harness import REPO, STORE_ENV, kubectl, kubectl_objects, logical, nodes, operator_process, wait_for
 from prometheus_server import PrometheusServer
 from quick_runs import QUICK, designs_json
 
@@ -37,7 +36,6 @@ def _phase(kubeconfig: Path) -> str | None:
     return ((evolutions[0].get("status") or {}).get("phase")) if evolutions else None
 
 
-STORE_CLAIM = "genesys-store"  # the chart's store on a ReadWriteMany claim: the same path in the operator and pods
 
 
 def quick_with_device_hours(path: Path) -> Path:
@@ -72,11 +70,9 @@ def cluster_run(tmp_path_factory) -> Any:
                     "metadata": {"name": "genesys", "namespace": "default"}})
         for agent in ("kopf", USER_AGENT):  # the operator gets only what the chart's Role grants (403 otherwise)
             api.enforce_rbac(agent, rendered_rbac_triples(render_chart()))
-        with ProcessKubelet(kubeconfig=str(kubeconfig), namespace="default", root=root / "nodes",
-                            volume_dirs={"cache": str(root / "cache")}, claim_dirs={STORE_CLAIM: str(store)}
-                            ) as kubelet, \
+        with nodes(kubeconfig, root, store) as kubelet, \
                 operator_process(kubeconfig, store, root / "operator.log", peering="genesys",
-                                 extra_env={"GENESYS_STORE_PVC": STORE_CLAIM}) as op, \
+                                 extra_env=STORE_ENV) as op, \
                 scraping(op.metrics_url.split("/")[2]) as prometheus:
             started = time.monotonic()
             kubectl(kubeconfig, "apply", "-f", str(quick_with_device_hours(root / "quick.yaml")))
@@ -103,10 +99,6 @@ def test_the_quick_evolution_completes_on_the_cluster_path(cluster_run):
     assert budgets["cpu-1"]["used"] >= 1 and budgets["cpu-1"]["running"] == 0
     for runs in budgets.values():
         assert runs["used"] + runs["running"] <= runs["released"] <= runs["total"]
-
-
-def logical(obj: dict) -> str:
-    return obj["metadata"]["annotations"]["genesys.dev/name"]
 
 
 def test_the_cluster_decides_as_genesys_run_does(cluster_run, quick_run):

@@ -20,12 +20,11 @@ import yaml
 
 from genesys.operator.cluster import USER_AGENT
 from kube_emulator import KubeEmulator
-from operator_harness import REPO, OperatorProcess, kubectl, kubectl_objects, wait_for
-from process_kubelet import PYTORCHJOB_CRD, ProcessKubelet
+from operator_harness import REPO, STORE_ENV, OperatorProcess, kubectl, kubectl_objects, logical, nodes, wait_for
+from process_kubelet import PYTORCHJOB_CRD
 
 pytestmark = pytest.mark.slow
 
-STORE_CLAIM = "genesys-store"
 FAULTS = {
     "apiVersion": "genesys.dev/v1alpha1", "kind": "Evolution", "metadata": {"name": "faults"},
     "spec": {
@@ -47,10 +46,8 @@ def cluster(tmp_path_factory) -> Any:
         kubeconfig = Path(api.kubeconfig)
         kubectl(kubeconfig, "apply", "-f", str(REPO / "crds" / "manifests"))
         kubectl(kubeconfig, "apply", "-f", str(PYTORCHJOB_CRD))
-        with ProcessKubelet(kubeconfig=str(kubeconfig), namespace="default", root=root / "nodes",
-                            volume_dirs={"cache": str(root / "cache")}, claim_dirs={STORE_CLAIM: str(store)},
-                            grace_seconds=5) as kubelet:
-            op = OperatorProcess(kubeconfig, store, root / "operator.log", extra_env={"GENESYS_STORE_PVC": STORE_CLAIM})
+        with nodes(kubeconfig, root, store, grace_seconds=5) as kubelet:
+            op = OperatorProcess(kubeconfig, store, root / "operator.log", extra_env=STORE_ENV)
             op.start()
             try:
                 yield {"api": api, "kubeconfig": kubeconfig, "kubelet": kubelet, "operator": op, "root": root}
@@ -155,7 +152,3 @@ def test_killed_between_a_verification_job_and_its_child_under_watch_lag_then_a_
     pods = [w.name for w in api.history if w.kind == "Pod" and w.verb == "create"
             and w.object["metadata"].get("labels", {}).get("genesys.dev/evolution") == "faults"]
     assert preempted in pods and len(pods) == 2
-
-
-def logical(obj: dict) -> str:
-    return obj["metadata"]["annotations"]["genesys.dev/name"]

@@ -24,6 +24,9 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+# The chart's store on a ReadWriteMany claim: the same path in the operator and in every pod.
+STORE_CLAIM = "genesys-store"
+STORE_ENV = {"GENESYS_STORE_PVC": STORE_CLAIM}
 KOPF_AGENT = "kopf"  # kopf's requests carry this in their User-Agent
 
 
@@ -121,3 +124,17 @@ def wait_for(condition: Any, timeout: float, what: str, interval: float = 1.0, o
         time.sleep(interval)
     detail = on_timeout() if on_timeout is not None else ""
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
+
+
+def nodes(kubeconfig: Path, root: Path, store: Path, **kwargs: Any) -> Any:
+    """The process kubelet for namespace default: pods under `root`/nodes, the store claim mapped to
+    `store` (where the operator reads it too), the caches shared between pods (a tokenizer is trained once)."""
+    from process_kubelet import ProcessKubelet
+
+    return ProcessKubelet(kubeconfig=str(kubeconfig), namespace="default", root=root / "nodes",
+                          volume_dirs={"cache": str(root / "cache")}, claim_dirs={STORE_CLAIM: str(store)}, **kwargs)
+
+
+def logical(obj: dict[str, Any]) -> str:
+    """The core's name of an object the operator made (its annotation)."""
+    return str(obj["metadata"]["annotations"]["genesys.dev/name"])
