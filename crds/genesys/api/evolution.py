@@ -288,6 +288,11 @@ class LLMDesignerSpec(Strict):
     session_wall_minutes: float = Field(
         default=60.0, gt=0, alias="sessionWallMinutes", description="one design session's wall-clock limit"
     )
+    mode: Literal["units", "direct"] = Field(
+        default="units",
+        description="units: the paper's session, planned, coded and checked one unit at a time; direct: the coder "
+        "writes every changed unit in one reply (the paper's baseline, for ablation)",
+    )
     limits: LLMLimits = Field(default_factory=LLMLimits)
     retry: LLMRetry = Field(default_factory=LLMRetry)
     secret: str | None = Field(

@@ -32,6 +32,10 @@ class DesignSessionJobSpec(Strict):
     store: str = Field(description="artifact store (path or fsspec URL) holding the evolution's designs")
     designer: DesignerSpec = Field(default_factory=DesignerSpec)
     attempt: int = Field(default=1, ge=1, description="which start of this session (retries after a loss)")
+    spent_usd: float = Field(
+        default=0.0, ge=0, alias="spentUsd",
+        description="LLM spend of the evolution's other sessions when this one started (llm.evolutionCostCapUSD)",
+    )
 
     @model_validator(mode="after")
     def _parents_fit(self) -> DesignSessionJobSpec:
