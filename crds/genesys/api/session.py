@@ -19,9 +19,11 @@ from genesys.api.evolution import DesignerSpec
 from genesys.api.vocabulary import NewOperation, check_parent_count
 
 # Where a failed session stopped: its input was unusable, no proposal was accepted, no
-# candidate passed the checker, every candidate duplicated an existing design, or the
-# runtime lost it (killed) too often.
-SessionStage = Literal["input", "proposal", "implementation", "check", "novelty", "lost"]
+# candidate passed the checker, every candidate duplicated an existing design, the
+# runtime lost it (killed) too often, its LLM could not be used at all (a missing or
+# refused key, an unknown model, no answer from the endpoint: no later session would do
+# better), or a cost or time cap stopped it.
+SessionStage = Literal["input", "proposal", "implementation", "check", "novelty", "lost", "unavailable", "budget"]
 
 
 class DesignSessionJobSpec(Strict):
