@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from genesys.agents.gp import fingerprint
+from genesys.agents.fingerprint import fingerprint
 from genesys.api import Design, dump_manifest, load_manifest
 from genesys.api.results import CheckReport
 from genesys.api.session import SessionOutcome

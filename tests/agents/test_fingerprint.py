@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genesys.agents.gp import fingerprint
+from genesys.agents.fingerprint import fingerprint
 from genesys.api import ObjectMeta, Proposal
 
 

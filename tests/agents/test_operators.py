@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from genesys.agents.fingerprint import normalised_args
 from genesys.agents.gp import NoCandidateError, check_parent_count, crossover, fingerprint, generate, mutate, scratch
-from genesys.agents.gp.fingerprint import normalised_args
 from genesys.agents.gp.grammar import role_of
-from genesys.agents.gp.source import normalised_code, rename_units
+from genesys.agents.unit_source import normalised_code, rename_units
 from genesys.api import dump_manifest
 from genesys.gau.library import library
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genesys.agents.gp.source import (
+from genesys.agents.unit_source import (
     SourceEditError,
     init_defaults,
     normalised_code,

@@ -6,7 +6,7 @@
 Imports genesys.gau (and so torch): command lines import it inside their commands.
 """
 
-from genesys.agents.gp.fingerprint import fingerprint, tree_fingerprint
+from genesys.agents.fingerprint import fingerprint, tree_fingerprint
 from genesys.agents.gp.grammar import GraftError
 from genesys.agents.gp.operators import NoCandidateError, crossover, generate, mutate, scratch
 from genesys.agents.gp.proposal import Change

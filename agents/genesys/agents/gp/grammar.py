@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from genesys.agents.gp.source import SourceEditError, rename_units, written_z_keys, z_keys
+from genesys.agents.unit_source import SourceEditError, rename_units, written_z_keys, z_keys
 from genesys.api import DesignTree, UnitSpec
 from genesys.gau.library import UnitInfo, library
 from genesys.gau.seeds import tree_from_library

@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from genesys.agents.gp.fingerprint import tree_fingerprint
+from genesys.agents.fingerprint import tree_fingerprint
 from genesys.agents.gp.grammar import (
     GraftError,
     Subtree,
@@ -31,7 +31,7 @@ from genesys.agents.gp.grammar import (
     subtree,
 )
 from genesys.agents.gp.proposal import Change, compact, describe
-from genesys.agents.gp.source import init_defaults, same_value
+from genesys.agents.unit_source import init_defaults, same_value
 from genesys.api import Design, DesignSpec, DesignTree, ObjectMeta
 from genesys.api.vocabulary import check_parent_count
 from genesys.gau.library import library

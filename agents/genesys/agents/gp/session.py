@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from genesys.agents.gp.fingerprint import fingerprint
+from genesys.agents.fingerprint import fingerprint
 from genesys.agents.gp.operators import NoCandidateError, generate
 from genesys.api import Design
 from genesys.api.results import CheckReport

@@ -1,5 +1,7 @@
 """Structural fingerprints of designs: equal for trees that compute the same model.
 
+Shared by the GP and LLM designers (a design either makes is checked against every other).
+
 The hash covers the tree below the root, by structure: each unit's code as a syntax
 tree without docstrings, comments or declarations, with the names a writer picks
 freely (class, attributes, locals, child classes) replaced by placeholders; its
@@ -16,7 +18,7 @@ import hashlib
 import json
 from typing import Any
 
-from genesys.agents.gp.source import canonical_code, init_defaults, same_value
+from genesys.agents.unit_source import canonical_code, init_defaults, same_value
 from genesys.api import Design, DesignTree, UnitSpec
 from genesys.gau.base import RESIDUAL_PROJECTION_NAMES
 
