@@ -3,7 +3,7 @@
     python -m genesys.agents.session --job STORE/EVO/designs/NAME/job.yaml --out STORE/EVO/designs/NAME
 
 Reads the parents and every existing design from the artifact store, asks the job's
-`Designer` (GP now; the LLM designer plugs in behind the same protocol) for a design,
+`Designer` (GP, or the LLM designer of genesys.agents.llm_designer) for a design,
 and writes OUT/design.yaml and check.json, then outcome.json (genesys.api.SessionOutcome)
 last: a session that has an outcome is complete. The store and OUT are local paths or
 fsspec URLs (genesys.api.storage).
@@ -19,18 +19,20 @@ Exit 0: a design; 1: the session failed (outcome.json says where); 2: bad input,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from genesys.api import Design, ManifestError, dump_manifest, storage
-from genesys.api.artifacts import CHECK_FILE, DESIGN_FILE, OUTCOME_FILE, TRANSCRIPT_FILE, ArtifactLayout
-from genesys.api.results import CheckReport
+from genesys.api.artifacts import CHECK_FILE, DESIGN_FILE, OUTCOME_FILE, RESULT_FILE, TRANSCRIPT_FILE, ArtifactLayout
+from genesys.api.contract import ContractError
+from genesys.api.results import CheckReport, VerificationResult
 from genesys.api.session import DesignSessionJob, SessionOutcome, SessionSpend, SessionStage
 
 
@@ -48,6 +50,9 @@ class SessionRequest:
     parents: list[Design]
     existing: list[Design]  # every design it must not duplicate (the store's and the library seeds)
     seed: int
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)  # parent -> rung -> fitness
+    evolution_spent_usd: float = 0.0  # LLM spend of the evolution's other sessions (job.spec.spentUsd)
+    prior: SessionSpend = field(default_factory=SessionSpend)  # what earlier, lost attempts of it spent
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,12 @@ def designer_for(job: DesignSessionJob) -> Designer:
         from genesys.agents.gp.designer import GPDesigner
 
         return GPDesigner(job.spec.designer)
-    raise SessionInputError(f"designer.kind {job.spec.designer.kind!r} cannot run in this version of genesys: "
-                            "use designer.kind: gp")
+    if job.spec.designer.kind == "llm" and job.spec.designer.llm is not None:
+        from genesys.agents.llm_designer import LLMDesigner  # the only path that imports litellm
+
+        return LLMDesigner(job.spec.designer)
+    raise SessionInputError(f"designer.kind {job.spec.designer.kind!r} needs its settings: with kind llm, "
+                            "give designer.llm (roles and their models)")
 
 
 def _same_place(a: str, b: str) -> bool:
@@ -108,7 +117,28 @@ def load_request(job: DesignSessionJob, out: str | Path) -> SessionRequest:
             existing.append(storage.read_manifest(layout.design_file(name), Design))
         except ManifestError as err:
             raise SessionInputError(f"{err}\n(a design in the store is broken: fix or remove it)") from None
-    return SessionRequest(job.metadata.name, job.spec.evolution, job.spec.operation, parents, existing, job.spec.seed)
+    return SessionRequest(job.metadata.name, job.spec.evolution, job.spec.operation, parents, existing, job.spec.seed,
+                          scores=_scores(layout, set(job.spec.parents)), evolution_spent_usd=job.spec.spent_usd)
+
+
+def _scores(layout: ArtifactLayout, designs: set[str]) -> dict[str, dict[str, float]]:
+    """Fitness per rung of `designs`, from the store's succeeded verifications (the latest per rung)."""
+    if not designs:
+        return {}
+    root = layout.verification_dir("").rstrip("/")
+    scores: dict[str, dict[str, float]] = {}
+    try:
+        names = storage.children_with(root, RESULT_FILE)
+    except storage.StoreError:
+        return {}
+    for name in sorted(names):
+        try:
+            result = VerificationResult.from_json(storage.read_text(layout.result_file(name)), name)
+        except (ContractError, OSError, UnicodeDecodeError):
+            continue  # a broken result is the runtime's to report, not the proposer's
+        if result.design in designs and result.status == "succeeded" and result.fitness is not None:
+            scores.setdefault(result.design, {})[result.rung] = result.fitness
+    return scores
 
 
 class Transcript:
@@ -130,6 +160,23 @@ class Transcript:
             f.flush()
             os.fsync(f.fileno())
 
+    def spent(self) -> SessionSpend:
+        """What the calls already in the transcript spent (earlier attempts of this session)."""
+        spend = SessionSpend()
+        if not self.path.exists():
+            return spend
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            if event.get("event") == "call":
+                spend.usd += float(event.get("cost_usd") or 0.0)
+                if not event.get("error"):
+                    spend.llm_calls += 1
+                    spend.tokens += int(event.get("tokens_in") or 0) + int(event.get("tokens_out") or 0)
+        return spend
+
     def publish(self) -> None:
         storage.upload(self.path, self.url)
 
@@ -144,6 +191,7 @@ def run_job(job: DesignSessionJob, out: str | Path, designer: Designer | None = 
         storage.remove(storage.join(out, stale))
     transcript = Transcript(storage.work_dir(out) / TRANSCRIPT_FILE, storage.join(out, TRANSCRIPT_FILE),
                             job.spec.attempt)
+    request = dataclasses.replace(request, prior=transcript.spent())
     try:
         transcript.record({"event": "start", "design": request.name, "operation": request.operation,
                            "parents": [p.name for p in request.parents], "seed": request.seed})

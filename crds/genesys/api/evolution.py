@@ -293,6 +293,11 @@ class LLMDesignerSpec(Strict):
         description="units: the paper's session, planned, coded and checked one unit at a time; direct: the coder "
         "writes every changed unit in one reply (the paper's baseline, for ablation)",
     )
+    weaviate_url: str | None = Field(
+        default=None, alias="weaviateUrl",
+        description="the knowledge engine's Weaviate (e.g. http://weaviate:8080); unset: GENESYS_WEAVIATE_URL or "
+        "WEAVIATE_URL, else the embedded local index",
+    )
     limits: LLMLimits = Field(default_factory=LLMLimits)
     retry: LLMRetry = Field(default_factory=LLMRetry)
     secret: str | None = Field(
