@@ -1,4 +1,4 @@
-"""Shared pieces of the GP designer tests: the seeds, the role-structure invariant, a fake checker."""
+"""Shared pieces of the designer tests: the network guard, the seeds, the role-structure invariant, a fake checker."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from genesys.api.results import CheckItem, CheckReport
 from genesys.gau import build_lm, seed_design, seed_names
 from genesys.gau.checker import check_format
 from genesys.gau.library import library
+from network_guard import guarded
 
 
 def role_errors(tree: DesignTree) -> list[str]:
@@ -73,3 +74,10 @@ def _deterministic():
 def gp() -> SimpleNamespace:
     """The helpers above, for tests (conftest modules are not importable by name)."""
     return SimpleNamespace(role_errors=role_errors, assert_sound=assert_sound, fake_checker=fake_checker)
+
+
+@pytest.fixture(autouse=True)
+def no_network():
+    """Fails any agent test that connects anywhere but 127.0.0.1 (the LLM is a scripted server there)."""
+    with guarded("agent tests") as events:
+        yield events

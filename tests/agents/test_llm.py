@@ -1,7 +1,7 @@
 """genesys.agents.llm against a scripted OpenAI-compatible server, through litellm's real HTTP path.
 
-Every test runs under an audit hook that records each socket connection and name lookup; none
-may reach anything but 127.0.0.1. Backoff waits are tiny or go to a fake sleep.
+Every test runs under the agent tests' network guard (tests/support/network_guard.py): no
+connection may reach anything but 127.0.0.1. Backoff waits are tiny or go to a fake sleep.
 """
 
 from __future__ import annotations
@@ -23,37 +23,19 @@ from scripted_llm import CANARY_KEY, ScriptedLLM, empty, fault, malformed, slow,
 KEY_ENV = "GENESYS_TEST_LLM_KEY"
 CODER = "openai/test-coder"
 
-_seen: list[object] | None = None
-
-
-def _audit(event: str, args: tuple) -> None:
-    if _seen is not None and event in ("socket.connect", "socket.getaddrinfo"):
-        _seen.append(args[1][0] if event == "socket.connect" and isinstance(args[1], tuple) else args[0])
-
-
-sys.addaudithook(_audit)  # hooks cannot be removed: it records only while a test of this module runs
-
-
 @pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    global _seen
+def key(monkeypatch):
     monkeypatch.setenv(KEY_ENV, CANARY_KEY)
-    _seen = []
-    try:
-        yield
-        hosts = {str(h) for h in _seen if not (isinstance(h, str) and h.startswith("/"))}  # unix sockets are local
-        assert hosts <= {"127.0.0.1"}, f"connections beyond loopback: {hosts}"
-    finally:
-        _seen = None
 
 
-def test_the_guard_sees_connections():
-    assert _seen is not None
+def test_the_guard_sees_connections(no_network):
     with socket.socket() as server, socket.socket() as client:
         server.bind(("127.0.0.1", 0))
         server.listen()
         client.connect(server.getsockname())
-    assert "127.0.0.1" in _seen
+        sys.audit("socket.connect", client, ("192.0.2.9", 80))  # the event a remote connect raises
+    assert no_network == [("socket.connect", ("192.0.2.9", 80))]
+    no_network.clear()
 
 
 def make_spec(url: str, models: list[tuple[str, float]] | None = None, **extra) -> LLMDesignerSpec:
