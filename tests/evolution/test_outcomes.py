@@ -6,13 +6,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genesys.api.contract import ContractError
-from genesys.api.session import SessionOutcome
+from genesys.api.session import SessionOutcome, SessionSpend
 from genesys.evolution import EvolutionState
 from genesys.evolution.outcomes import (
     Exit,
     charged_device_seconds,
     design_failure,
     design_phase,
+    failed_stage,
     next_design_order,
     settle_session,
     settle_verification,
@@ -78,6 +79,20 @@ def test_session_settlements():
         "exited with code 2 without writing outcome.json; see l")
     assert settle_session(None, Exit(-15, killed=True), attempts=2, max_attempts=3).verdict == "retry"
     assert settle_session(None, None, attempts=3, max_attempts=3).reason == "lost 3 times (killed before finishing)"
+
+
+def test_a_settled_session_carries_its_spend_and_its_stage_reads_back_from_the_reason():
+    spend = SessionSpend(llm_calls=3, tokens=900, usd=0.12)
+    ok = SessionOutcome(design="d", status="succeeded", title="t", spend=spend)
+    assert settle_session(ok, Exit(0), attempts=1).usd == 0.12
+    refused = SessionOutcome(design="d", status="failed", stage="unavailable", spend=spend,
+                             reason="authentication failed: openai/gpt-4o refused the key in OPENAI_API_KEY")
+    settled = settle_session(refused, Exit(1), attempts=1)
+    assert settled.usd == 0.12 and failed_stage(settled.reason) == "unavailable"
+    assert settle_session(None, Exit(1), attempts=1).usd == 0.0
+    for reason in (settle_session(None, Exit(1), attempts=1).reason, "unavailable", "killed: x", None, ""):
+        assert failed_stage(reason) is None, reason
+    assert failed_stage("budget: the session cost cap stopped it") == "budget"
 
 
 def test_design_phase_and_why_a_design_failed():

@@ -21,7 +21,10 @@ from genesys.evolution import (
     VerificationRecord,
     budget_usage,
     closed_rungs,
+    cost_cap_reached,
     design_stop,
+    designer_unavailable,
+    llm_spend,
     plan,
     rung_budgets,
     verification_candidates,
@@ -33,6 +36,13 @@ TASKS = ("x", "y", "z")
 
 def spec_of(**fields) -> EvolutionSpec:
     return EvolutionSpec.model_validate({"seeds": ["s1", "s2"], **fields})
+
+
+def llm_designer(cap: float | None = None) -> dict:
+    llm: dict = {"roles": {"default": {"models": [{"model": "openai/m"}]}}}
+    if cap is not None:
+        llm["evolutionCostCapUSD"] = cap
+    return {"kind": "llm", "llm": llm}
 
 
 def seeds(*names: str) -> tuple[DesignRecord, ...]:
@@ -54,6 +64,7 @@ class FakeRuntime:
     verifications: dict[str, VerificationRecord] = field(default_factory=dict)
     quality: dict[str, float] = field(default_factory=dict)
     hours: float = 0.0
+    llm: bool = False  # an LLM designer: sessions spend dollars, and a few find the LLM unusable
 
     def state(self) -> EvolutionState:
         sessions, verifications = tuple(self.sessions.values()), tuple(self.verifications.values())
@@ -81,7 +92,10 @@ class FakeRuntime:
     def _finish_session(self, name: str) -> None:
         session = self.sessions[name]
         ok = self.rng.random() < 0.75
-        self.sessions[name] = replace(session, phase="succeeded" if ok else "failed")
+        usd = self.rng.uniform(0.0, 0.4) if self.llm else 0.0
+        stage = "unavailable" if self.llm and self.rng.random() < 0.03 else "check"
+        self.sessions[name] = replace(session, phase="succeeded" if ok else "failed", usd=usd,
+                                      reason=None if ok else f"{stage}: no luck")
         if ok:
             self.designs.append(DesignRecord(name, session.operation, session.parents, order=len(self.designs)))
             parents = [self.quality.get(p, 0.5) for p in session.parents] or [0.5]
@@ -116,7 +130,10 @@ def check_step(state: EvolutionState, spec: EvolutionSpec, actions, rng_seed: in
     running_s = sum(s.phase == "running" for s in state.sessions)
     if any(isinstance(a, Complete) for a in actions):
         assert len(actions) == 1 and running_v == running_s == 0
+        assert actions[0].failed == (designer_unavailable(state) is not None)
         return
+    if designer_unavailable(state) is not None:
+        assert not actions, "a session found the LLM unusable: nothing more starts"
     assert actions or running_v or running_s, "nothing runs and nothing starts: Complete was due"
 
     budgets = rung_budgets(spec.ladder)
@@ -167,7 +184,7 @@ def check_totals(state: EvolutionState, spec: EvolutionSpec) -> None:
 
 
 def simulate(spec: EvolutionSpec, sim_seed: int, max_steps: int = 600) -> tuple[EvolutionState, Complete]:
-    runtime = FakeRuntime(random.Random(sim_seed), list(seeds("s1", "s2")))
+    runtime = FakeRuntime(random.Random(sim_seed), list(seeds("s1", "s2")), llm=spec.designer.kind == "llm")
     rng = random.Random(spec.seed)
     for _ in range(max_steps):
         state = runtime.state()
@@ -232,7 +249,8 @@ specs = st.fixed_dictionaries(
             },
         ),
         "seed": st.integers(0, 1000),
-    }
+    },
+    optional={"designer": st.sampled_from([0.5, 2.0, None]).map(lambda cap: llm_designer(cap))},
 )
 
 
@@ -243,6 +261,9 @@ def test_simulated_runs_keep_every_invariant_and_complete(fields, sim_seed):
     state, done = simulate(spec, sim_seed)
     assert plan(state, spec, random.Random(0)) == [done]  # and it stays complete
     usage = budget_usage(state, rung_budgets(spec.ladder))
+    if done.failed:
+        assert designer_unavailable(state) is not None and done.reason == designer_unavailable(state)
+        return
     if design_stop(state, spec) is None:
         assert usage[spec.ladder.rung_names()[0]].spent, f"completed ({done.reason}) with runs left for new designs"
     wall = spec.stop.max_wall_hours is not None and state.elapsed_hours >= spec.stop.max_wall_hours
@@ -357,3 +378,67 @@ def test_seed_repeats_start_after_the_first_run_and_use_device_time_not_runs():
                                        repeat=k) for s in ("s1", "s2") for k in (1, 2))
     state = replace(state, verifications=done + repeats)
     assert plan(state, spec, random.Random(0)) == [Complete("every rung's budget is spent")]
+
+
+def _sessions(*finished: tuple[str, float, str | None]) -> tuple[SessionRecord, ...]:
+    """Finished sessions as (phase, usd, reason), named design-0001, ..."""
+    return tuple(SessionRecord(f"design-{i:04d}", "mutation", ("s1",), phase, usd=usd, reason=reason)  # type: ignore[arg-type]
+                 for i, (phase, usd, reason) in enumerate(finished, start=1))
+
+
+def test_llm_spend_counts_finished_sessions_only():
+    state = EvolutionState(designs=seeds("s1", "s2"), sessions=(
+        *_sessions(("succeeded", 0.25, None), ("failed", 0.5, "check: no candidate passed")),
+        SessionRecord("design-0003", "mutation", ("s1",), "running", usd=9.0)))
+    assert llm_spend(state) == 0.75
+
+
+def test_the_evolution_cost_cap_stops_new_sessions_and_names_itself_when_the_run_ends():
+    spec = spec_of(designer=llm_designer(1.0), ladder={"preset": "cpu", "rungs": [{"name": "cpu-1", "runs": 8}]},
+                   parallelism={"designSessions": 2, "verifications": 2})
+    under = EvolutionState(designs=seeds("s1", "s2"), sessions=_sessions(("failed", 0.5, "check: none passed"),
+                                                                         ("failed", 0.49, "check: none passed")))
+    assert cost_cap_reached(under, spec) is None
+    assert any(isinstance(a, StartDesignSession) for a in plan(under, spec, random.Random(0)))
+
+    spent = replace(under, sessions=_sessions(("failed", 0.5, "check: none passed"),
+                                              ("failed", 0.5, "check: none passed")))
+    reason = cost_cap_reached(spent, spec)
+    assert reason == "designer.llm.evolutionCostCapUSD reached ($1.00 of $1.00 spent on LLM calls)"
+    assert design_stop(spent, spec) == reason
+    actions = plan(spent, spec, random.Random(0))
+    assert actions == [StartVerification("s1-cpu-1", "s1", "cpu-1"), StartVerification("s2-cpu-1", "s2", "cpu-1")]
+    done = replace(spent, verifications=tuple(VerificationRecord(f"{s}-cpu-1", s, "cpu-1", "failed")
+                                              for s in ("s1", "s2")))
+    [complete] = plan(done, spec, random.Random(0))
+    assert complete.reason.startswith(reason) and not complete.failed
+
+
+def test_without_a_cap_or_with_a_gp_designer_spend_stops_nothing():
+    sessions = _sessions(("failed", 5.0, "check: none passed"))
+    state = EvolutionState(designs=seeds("s1", "s2"), sessions=sessions)
+    for spec in (spec_of(designer=llm_designer(None)), spec_of()):
+        assert cost_cap_reached(state, spec) is None and design_stop(state, spec) is None
+
+
+def test_an_unusable_llm_starts_nothing_more_and_fails_the_run_once_nothing_runs():
+    spec = spec_of(designer=llm_designer(), parallelism={"designSessions": 2, "verifications": 2})
+    why = "unavailable: authentication failed (openai/m refused the key in OPENAI_API_KEY)"
+    running = (VerificationRecord("s1-cpu-1", "s1", "cpu-1", "running"),)
+    state = EvolutionState(designs=seeds("s1", "s2"), sessions=_sessions(("failed", 0.0, why)),
+                           verifications=running)
+    assert plan(state, spec, random.Random(0)) == []  # s2 waits unverified: nothing new starts
+    ended = replace(state, verifications=(replace(running[0], phase="succeeded", scores={"x": 0.5}),))
+    [complete] = plan(ended, spec, random.Random(0))
+    assert complete.failed and "design session design-0001 failed: " + why in complete.reason
+    assert "fix designer.llm" in complete.reason
+    assert design_stop(ended, spec) == complete.reason
+
+
+def test_other_session_failures_do_not_stop_the_run():
+    spec = spec_of(designer=llm_designer(), parallelism={"designSessions": 2, "verifications": 2})
+    for reason in ("budget: the session cost cap was reached", "proposal: no proposal passed review",
+                   "exited with code 1 without writing outcome.json", None):
+        state = EvolutionState(designs=seeds("s1", "s2"), sessions=_sessions(("failed", 0.1, reason)))
+        assert designer_unavailable(state) is None
+        assert any(isinstance(a, StartDesignSession) for a in plan(state, spec, random.Random(0)))

@@ -16,7 +16,14 @@ from genesys.evolution.fitness import (
 )
 from genesys.evolution.ladder import RungBudgetPlan, Usage, budget_usage, rung_budgets
 from genesys.evolution.ordering import releasable, turn_rng
-from genesys.evolution.planner import closed_rungs, design_stop, plan
+from genesys.evolution.planner import (
+    closed_rungs,
+    cost_cap_reached,
+    design_stop,
+    designer_unavailable,
+    llm_spend,
+    plan,
+)
 from genesys.evolution.selection import (
     choose_operation,
     repeat_candidates,
@@ -53,8 +60,11 @@ __all__ = [
     "choose_operation",
     "closed_rungs",
     "combined_stderr",
+    "cost_cap_reached",
     "design_stop",
+    "designer_unavailable",
     "leaderboard",
+    "llm_spend",
     "massey_ratings",
     "plan",
     "releasable",

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from genesys.api.contract import ContractError
 from genesys.api.results import VerificationResult
-from genesys.api.session import SessionOutcome
+from genesys.api.session import SessionOutcome, SessionStage
 from genesys.api.vocabulary import DesignFailure, DesignPhase, RecordPhase
 from genesys.evolution.state import EvolutionState
 
@@ -49,8 +49,9 @@ class VerificationSettlement:
 @dataclass(frozen=True)
 class SessionSettlement:
     verdict: Verdict
-    reason: str | None = None
+    reason: str | None = None  # failed: "<stage>: <why>" when the session said where it stopped
     title: str = ""
+    usd: float = 0.0  # what its LLM calls cost (the outcome's spend.usd; 0 without an outcome)
 
 
 def charged_device_seconds(result: VerificationResult) -> float:
@@ -117,15 +118,24 @@ def settle_session(outcome: SessionOutcome | ContractError | None, exit: Exit | 
     if isinstance(outcome, ContractError):
         return SessionSettlement("failed", f"the session wrote an invalid outcome: {outcome}")
     if outcome is not None:
+        usd = outcome.spend.usd
         if outcome.status == "succeeded":
-            return SessionSettlement("succeeded", title=outcome.title)
-        return SessionSettlement("failed", f"{outcome.stage}: {outcome.reason}")
+            return SessionSettlement("succeeded", title=outcome.title, usd=usd)
+        return SessionSettlement("failed", f"{outcome.stage}: {outcome.reason}", usd=usd)
     if _exited_by_itself(exit):
         assert exit is not None
         return SessionSettlement("failed", f"exited with code {exit.code} without writing outcome.json{_see(exit)}")
     if attempts >= max_attempts:
         return SessionSettlement("failed", f"lost {attempts} times (killed before finishing)")
     return SessionSettlement("retry")
+
+
+def failed_stage(reason: str | None) -> SessionStage | None:
+    """Where a failed session stopped, read back from the reason `settle_session` gave it; None when the
+    session never said (it left no outcome, or an invalid one). Both runtimes record that reason as is
+    (SQLite, the Design's status.reason), so the core reads the stage of either the same way."""
+    stage, said, _ = (reason or "").partition(": ")
+    return cast(SessionStage, stage) if said and stage in get_args(SessionStage) else None
 
 
 def next_design_order(state: EvolutionState) -> int:

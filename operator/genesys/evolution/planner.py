@@ -16,6 +16,7 @@ from dataclasses import replace
 from genesys.api.evolution import EvolutionSpec
 from genesys.evolution.fitness import Standing, ranking
 from genesys.evolution.ladder import RungBudgetPlan, Usage, budget_usage, release, rung_budgets
+from genesys.evolution.outcomes import failed_stage
 from genesys.evolution.selection import (
     ParentPools,
     candidates_of,
@@ -40,15 +41,45 @@ def wall_time_over(state: EvolutionState, spec: EvolutionSpec) -> bool:
     return spec.stop.max_wall_hours is not None and state.elapsed_hours >= spec.stop.max_wall_hours
 
 
+def llm_spend(state: EvolutionState) -> float:
+    """US dollars the design sessions that finished have spent on LLM calls (running ones: not known yet)."""
+    return sum(s.usd for s in state.sessions if s.phase != "running")
+
+
+def designer_unavailable(state: EvolutionState) -> str | None:
+    """Why the run must stop: a session found its LLM unusable (a missing or refused key, an unknown
+    model, an endpoint that does not answer), so no later session would do better; else None."""
+    for s in state.sessions:
+        if s.phase == "failed" and failed_stage(s.reason) == "unavailable":
+            return (f"the LLM designer cannot be used (design session {s.name} failed: {s.reason}); fix "
+                    "designer.llm (model, apiBase, apiKeyEnv or the key's Secret) and start a new Evolution")
+    return None
+
+
+def cost_cap_reached(state: EvolutionState, spec: EvolutionSpec) -> str | None:
+    """designer.llm.evolutionCostCapUSD: once the finished sessions have spent it, no session starts."""
+    llm = spec.designer.llm
+    cap = llm.evolution_cost_cap_usd if llm is not None else None
+    spent = llm_spend(state)
+    if cap is None or spent < cap:
+        return None
+    return f"designer.llm.evolutionCostCapUSD reached (${spent:.2f} of ${cap:.2f} spent on LLM calls)"
+
+
 def design_stop(state: EvolutionState, spec: EvolutionSpec) -> str | None:
     """Why a stop rule forbids new design sessions, or None.
 
-    maxDesigns and maxFailedSessions stop the designer only: the designs already made are
-    still verified and promoted as far as the budgets allow.
+    maxDesigns, maxFailedSessions and the LLM cost cap stop the designer only: the designs
+    already made are still verified and promoted as far as the budgets allow. An unusable
+    LLM stops everything (see `plan`).
     """
     stop = spec.stop
+    if (unusable := designer_unavailable(state)) is not None:
+        return unusable
     if wall_time_over(state, spec):
         return f"stop.maxWallHours reached ({state.elapsed_hours:g} of {stop.max_wall_hours:g} hours)"
+    if (capped := cost_cap_reached(state, spec)) is not None:
+        return capped
     failed = sum(s.phase == "failed" for s in state.sessions)
     if stop.max_failed_sessions is not None and failed >= stop.max_failed_sessions:
         return f"stop.maxFailedSessions reached ({failed} design sessions failed)"
@@ -179,12 +210,18 @@ def plan(state: EvolutionState, spec: EvolutionSpec, rng: random.Random) -> list
     (a repeat is not a second verification: it never enters the rating); at most `parallelism.verifications`
     verifications and `parallelism.design_sessions` sessions run at once; and
     `[Complete(reason)]` comes exactly when nothing runs and nothing more can start.
+    A session that found its LLM unusable starts nothing more at all: once what runs has ended,
+    `[Complete(reason, failed=True)]` ends the run with its reason.
     """
+    busy_sessions = any(s.phase == "running" for s in state.sessions)
+    if (unusable := designer_unavailable(state)) is not None:
+        busy = busy_sessions or any(r.phase == "running" for r in state.verifications)
+        return [] if busy else [Complete(unusable, failed=True)]
     budgets = rung_budgets(spec.ladder)
     ranked = ranking(state, spec)
     pairs = candidates_of(state, spec, ranked)
     running = Counter(r.rung for r in state.verifications if r.phase == "running")
-    busy = running.total() > 0 or any(s.phase == "running" for s in state.sessions)
+    busy = running.total() > 0 or busy_sessions
     stopped = design_stop(state, spec)
     counted = budget_usage(state, budgets)
     usage = release(counted, budgets, _closed(state, budgets, counted, pairs, running, stopped))

@@ -31,6 +31,10 @@ class SessionRecord:
     operation: Operation
     parents: tuple[str, ...]
     phase: RecordPhase
+    # a finished session: its LLM spend in US dollars (its outcome's spend.usd; 0 without an outcome)
+    usd: float = 0.0
+    # a failed session: the reason `genesys.evolution.outcomes.settle_session` gave, "<stage>: <why>"
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,9 +104,14 @@ class StartVerification:
 
 @dataclass(frozen=True)
 class Complete:
-    """Nothing more will ever be started: the run is finished (`reason` says which rule)."""
+    """Nothing more will ever be started: the run is finished (`reason` says which rule).
+
+    `failed`: it ended because it cannot go on (its LLM designer is unusable), not because a stop
+    rule or the budgets said so; runtimes show it as phase Failed.
+    """
 
     reason: str
+    failed: bool = False
 
 
 Action = StartDesignSession | StartVerification | Complete
