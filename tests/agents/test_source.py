@@ -12,6 +12,7 @@ from genesys.agents.unit_source import (
     SourceEditError,
     init_defaults,
     normalised_code,
+    rename_class,
     rename_units,
     same_value,
     written_z_keys,
@@ -94,3 +95,13 @@ def test_normalised_code_ignores_layout_comments_and_docstrings():
     b = "def f(x):\n\n    return (x +\n            1)\n"
     assert normalised_code(a) == normalised_code(b)
     assert normalised_code(a) != normalised_code(a.replace("+ 1", "+ 2"))
+
+
+def test_rename_class_renames_the_definition_and_its_references():
+    code = "class GPT2Block(GAUBase):\n    def f(self):\n        return GPT2Block\n\n\nX = 'GPT2Block'\n"
+    out = rename_class(code, "GPT2Block", "HybridBlock")
+    assert out == "class HybridBlock(GAUBase):\n    def f(self):\n        return HybridBlock\n\n\nX = 'GPT2Block'\n"
+    with pytest.raises(SourceEditError, match="defines no class Other"):
+        rename_class(code, "Other", "HybridBlock")
+    with pytest.raises(SourceEditError, match="already used"):
+        rename_class(code + "f = 1\n", "GPT2Block", "f")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -85,6 +86,20 @@ def rename_units(code: str, mapping: dict[str, str]) -> str:
     left = {n.id for n in ast.walk(ast.parse(out)) if isinstance(n, ast.Name)} & set(mapping)
     assert not left - set(mapping.values()), f"rename left {left} in the code"
     return out
+
+
+def rename_class(code: str, old: str, new: str) -> str:
+    """`code` with the class `old` it defines named `new`, and every reference to it renamed too
+    (rename_units). Raises SourceEditError when `new` is taken or `old` is not defined there."""
+    if old == new:
+        return code
+    code = rename_units(code, {old: new})
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.ClassDef) and node.name == old:
+            lines = code.splitlines(keepends=True)
+            lines[node.lineno - 1] = re.sub(rf"\bclass\s+{old}\b", f"class {new}", lines[node.lineno - 1], count=1)
+            return "".join(lines)
+    raise SourceEditError(f"the code defines no class {old}")
 
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pydantic import ValidationError
 
 from genesys.agents.llm_designer.context import UnitRef
-from genesys.agents.unit_source import SourceEditError, rename_units
+from genesys.agents.unit_source import SourceEditError, rename_class
 from genesys.api import Design, DesignTree, UnitSpec
 
 
@@ -94,7 +94,7 @@ class WorkTree:
         cls_name = unit_class(code, where)
         if cls_name != name:
             try:
-                code = rename_units(code, {cls_name: name})
+                code = rename_class(code, cls_name, name)
             except SourceEditError as err:
                 raise FlowError(f"{where}: the class {cls_name} cannot be renamed to {name}: {err}") from None
         children = declared(code, where)
@@ -115,7 +115,7 @@ class WorkTree:
         if name not in self.pending or name in self.protected:
             raise FlowError(f"{where} cannot be filled now; the units still to write are: {', '.join(self.pending)}")
         try:
-            code = rename_units(ref.code, {ref.name: name})
+            code = rename_class(ref.code, ref.name, name)
         except SourceEditError as err:
             raise FlowError(f"{where}: {ref.key} cannot be renamed to {name}: {err}") from None
         units = dict(self.units)
