@@ -56,3 +56,10 @@ def test_finishes_releases_starts_and_completion_each_give_one_line_in_that_orde
     assert run_events(after, failed) == ["verification design-0001 @ cpu-1 failed: diverged: loss is nan",
                                          "run completed: every budget is spent"]
     assert run_events(failed, failed) == []  # nothing new, nothing printed
+
+
+def test_a_run_that_ended_failed_says_so():
+    ended = replace(START, phase="Failed", running_sessions=(), running_verifications=(),
+                    completed_reason="the LLM designer cannot be used (design session design-0001 failed: ...)")
+    assert run_events(START, ended)[-1] == ("run failed: the LLM designer cannot be used (design session design-0001 "
+                                            "failed: ...)")

@@ -10,7 +10,7 @@ from genesys.api import loads_manifest, storage
 from genesys.api.artifact_store import ArtifactStore
 from genesys.api.evolution import Evolution
 from genesys.api.session import SessionOutcome, SessionSpend
-from genesys.evolution.outcomes import Exit, settle_verification
+from genesys.evolution.outcomes import Exit, settle_session, settle_verification
 from genesys.local.metrics import RunMetrics
 from genesys.local.progress import designs_table, progress_view
 from genesys.local.run_dir import OpenRun
@@ -57,7 +57,8 @@ def _local_run(tmp_path) -> OpenRun:
         run.store.start_session(name, "mutation", ("gpt2",), seed=1)
         if outcome is not None:
             storage.write_text(run.artifacts.layout.outcome_file(name), outcome.to_json())
-        run.store.finish_session(name, succeeded=False, reason="failed")
+        settled = settle_session(outcome, Exit(1), attempts=1)
+        run.store.finish_session(name, succeeded=False, reason=settled.reason, usd=settled.usd)
     run.store.start_session("design-0003", "scratch", (), seed=2)
     return run
 

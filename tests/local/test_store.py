@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from genesys.evolution.outcomes import VerificationSettlement as Settled
-from genesys.local.store import RunDirError, RunStore
+from genesys.local.store import SCHEMA_VERSION, RunDirError, RunStore
 
 
 def test_records_round_trip_and_reopen(tmp_path):
@@ -113,6 +113,28 @@ def test_a_run_dir_of_schema_2_is_upgraded_in_place(tmp_path):
     """)
     db.close()
     store = RunStore.open(tmp_path / "state.db")
-    assert store.get_meta("schema_version") == "3"
+    assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
     (record,) = store.state().verifications
     assert record.charged  # every verification of an older run was charged
+
+
+def test_a_run_dir_of_schema_3_keeps_its_sessions_and_gains_their_spend(tmp_path):
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE sessions (
+            name TEXT PRIMARY KEY, operation TEXT NOT NULL, parents TEXT NOT NULL, seed INTEGER NOT NULL,
+            phase TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1, reason TEXT,
+            started_at REAL NOT NULL, finished_at REAL);
+        INSERT INTO meta VALUES ('schema_version', '3');
+        INSERT INTO sessions (name, operation, parents, seed, phase, reason, started_at)
+            VALUES ('design-0001', 'mutation', '["g"]', 1, 'failed', 'check: none passed', 1);
+    """)
+    db.close()
+    store = RunStore.open(tmp_path / "state.db")
+    assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+    (session,) = store.state().sessions
+    assert (session.usd, session.reason) == (0.0, "check: none passed")
+    store.start_session("design-0002", "mutation", ("g",), 2)
+    store.finish_session("design-0002", False, "unavailable: API key missing", usd=0.03)
+    assert [(s.usd, s.reason) for s in store.state().sessions][1] == (0.03, "unavailable: API key missing")

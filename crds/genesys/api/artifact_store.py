@@ -65,10 +65,11 @@ class ArtifactStore:
         return url
 
     def write_session_job(self, name: str, operation: str, parents: tuple[str, ...], seed: int,
-                          designer: DesignerSpec, attempt: int) -> str:
+                          designer: DesignerSpec, attempt: int, spent_usd: float = 0.0) -> str:
+        """job.yaml of a session; `spent_usd`: what the evolution's other sessions have spent on LLM calls."""
         spec = DesignSessionJobSpec.model_validate({
             "evolution": self.evolution, "operation": operation, "parents": list(parents), "seed": seed,
-            "store": self.root, "designer": designer, "attempt": attempt})
+            "store": self.root, "designer": designer, "attempt": attempt, "spentUsd": spent_usd})
         job = DesignSessionJob(metadata=ObjectMeta(name=name, labels={EVOLUTION_LABEL: self.evolution}), spec=spec)
         url = self.layout.session_job_file(name)
         storage.write_text(url, dump_manifest(job))

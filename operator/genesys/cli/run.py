@@ -104,6 +104,29 @@ class _RunDisplay:
             self.live.stop()
 
 
+def preflight_designer(evolution_file: Path) -> None:
+    """An LLM designer's models answer and their keys are set, before anything starts (exit 2 if not).
+
+    One test call per model through `genesys.agents.llm.preflight`; with the GP designer nothing is
+    imported (litellm stays out of the process).
+    """
+    from genesys.local.runner import load_evolution
+
+    evolution, _ = load_evolution(evolution_file)
+    llm = evolution.spec.designer.llm
+    if evolution.spec.designer.kind != "llm" or llm is None:
+        return
+    try:
+        from genesys.agents.llm import PreflightError, preflight
+    except ImportError as err:
+        raise usage_error(f"designer.kind is llm but the LLM designer is not installed ({err}); "
+                          "pip install 'genesys-lm[agents]'") from None
+    try:
+        preflight(llm)
+    except PreflightError as err:
+        raise usage_error(f"{evolution_file}: the LLM designer cannot start: {err}; nothing was started") from None
+
+
 def run(
     evolution_file: Path = typer.Argument(..., help="An Evolution manifest, e.g. examples/evolution-local.yaml."),
     run_dir: Path = typer.Option(None, help="Where state and artifacts go (default: ./runs/<evolution name>)."),
@@ -117,12 +140,20 @@ def run(
     """Run the evolution loop on this machine; run it again to continue after an interruption.
 
     On a terminal it shows a live view; into a log file or a pipe, one timestamped line per event.
+    With an LLM designer, its models are called once first: a missing key or an unreachable model
+    stops here (exit 2) with nothing started. Exit 1: the run ended Failed (its LLM became unusable).
     """
     from genesys.api import ManifestError
     from genesys.local.progress import summary_line
     from genesys.local.run_dir import RunDirError
     from genesys.local.runner import RunOptions, run_evolution
 
+    try:
+        preflight_designer(evolution_file)
+    except ManifestError as err:
+        raise usage_error(str(err)) from None
+    except RunDirError as err:
+        raise usage_error(_manifest_problem(str(err), evolution_file)) from None
     display = _RunDisplay(quiet, metrics_port)
     try:
         result = run_evolution(evolution_file, RunOptions(run_dir=run_dir, store=store), on_turn=display.on_turn,
@@ -138,6 +169,8 @@ def run(
     if not result.completed:
         console.print("interrupted: run the same command again to continue")
         raise typer.Exit(130)
+    if result.snapshot.phase == "Failed":
+        raise typer.Exit(1)  # the summary above says why
     console.print(f"look at it: genesys designs --run-dir {result.snapshot.run_dir} | genesys report ...")
 
 

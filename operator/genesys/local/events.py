@@ -70,5 +70,5 @@ def run_events(before: RunSnapshot | None, after: RunSnapshot) -> list[str]:
               for design, rung, repeat in after.running_verifications
               if (design, rung, repeat) not in before.running_verifications]
     if after.completed_reason and not before.completed_reason:
-        lines.append(f"run completed: {after.completed_reason}")
+        lines.append(f"run {'failed' if after.phase == 'Failed' else 'completed'}: {after.completed_reason}")
     return lines

@@ -4,19 +4,17 @@
 
 The local side of genesys.observability: the same names and labels the operator exports
 (one set of Grafana dashboards reads both), fed the same way, from the core's `EvolutionState`.
-Children that finished are found by comparing the store with what was already reported, and
-read back from the artifact store for their wall time, throughput and LLM spend. A run that
-is continued reports its earlier children at once, so its counters count the whole run.
+Children that finished are found by comparing the store with what was already reported;
+verifications are read back from the artifact store for their wall time and throughput, and a
+session's LLM spend is in its record. A run that is continued reports its earlier children at
+once, so its counters count the whole run.
 """
 
 from __future__ import annotations
 
 import time
 
-from genesys.api import storage
-from genesys.api.contract import ContractError
 from genesys.api.results import VerificationResult
-from genesys.api.session import SessionOutcome
 from genesys.local.run_dir import OpenRun
 from genesys.observability import EvolutionMetrics
 
@@ -58,14 +56,6 @@ class RunMetrics:
         finished = [s for s in self.run.store.sessions()
                     if s.phase != "running" and ("session", s.name) not in self.reported]
         for row in sorted(finished, key=lambda s: s.finished_at or 0.0):
-            self.metrics.session_finished(name, row.phase, self._spend(row.name))
+            # its LLM dollars as the runner recorded them from its outcome (also when its design was refused)
+            self.metrics.session_finished(name, row.phase, row.usd)
             self.reported.add(("session", row.name))
-
-    def _spend(self, session: str) -> float:
-        """The LLM dollars of a finished session, from its outcome.json (also when its design was refused);
-        0 when it left none (lost) or it does not parse."""
-        url = self.run.artifacts.layout.outcome_file(session)
-        try:
-            return SessionOutcome.from_json(storage.read_text(url), url).spend.usd
-        except (FileNotFoundError, UnicodeDecodeError, ContractError):
-            return 0.0

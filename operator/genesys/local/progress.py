@@ -47,11 +47,19 @@ def summary_line(snapshot: RunSnapshot) -> Text:
     phases = "  ".join(f"{p} {n}" for p, n in sorted(by_phase.items()))
     board = snapshot.leaderboard()
     best = f"best {board[0].standing_text()}" if board else "no verified design yet"
+    spend = f"  LLM ${snapshot.llm_usd:.2f}" if snapshot.llm_usd > 0 else ""
     line = Text(f"{snapshot.evolution}  {snapshot.phase}  {_duration(snapshot.elapsed)}  "
-                f"designs: {phases or 'none'}  {best}")
-    if snapshot.completed_reason:
+                f"designs: {phases or 'none'}  {best}{spend}")
+    if snapshot.completed_reason and snapshot.phase == "Failed":
+        line.append(f"\nfailed: {snapshot.completed_reason}", style="red")
+    elif snapshot.completed_reason:
         line.append(f"\ncompleted: {snapshot.completed_reason}", style="green")
     return line
+
+
+def usd_text(usd: float) -> str:
+    """`$0.042`: a session's LLM spend (cents matter: a session often costs less than one)."""
+    return f"${usd:.3f}" if usd else "-"
 
 
 def designs_table(designs: list[DesignView], title: str = "designs") -> Table:
@@ -60,22 +68,29 @@ def designs_table(designs: list[DesignView], title: str = "designs") -> Table:
     FITNESS is at the best rung with its combined stderr (evaluation and training noise) and the
     lead over the best other seed there in those stderrs: `0.512 ±0.014 +2.3σ vs mamba2`.
 
+    USD, what each design session spent on LLM calls, shows when one spent anything (an LLM designer).
+
     Names and numbers never shrink; when the terminal is narrow only PARENTS and FITNESS give way,
     wrapping between words (and folding a name only when a single one does not fit), so nothing is cut.
     """
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for col in ("RANK", "NAME", "PHASE", "PARENTS", "OP", "BEST-RUNG", "FITNESS", "AGE"):
+    spent = any(d.session_usd for d in designs)
+    columns = ("RANK", "NAME", "PHASE", "PARENTS", "OP", "BEST-RUNG", "FITNESS", *(("USD",) if spent else ()), "AGE")
+    for col in columns:
         wraps = col in ("PARENTS", "FITNESS")
         table.add_column(col, no_wrap=not wraps, overflow="fold", min_width=len(col),
-                         justify="right" if col in ("RANK", "FITNESS") else "left")
+                         justify="right" if col in ("RANK", "FITNESS", "USD") else "left")
     now = time.time()
     for d in designs:
-        table.add_row(
+        cells: list[RenderableType] = [
             str(d.rank) if d.rank else "-", d.name, Text(d.phase, style=PHASE_STYLE.get(d.phase, "")),
             ", ".join(d.parents) or "-", d.operation, d.best.rung if d.best else "-",
             " ".join(filter(None, (d.fitness_text(), d.lead_text()))),
-            _duration(now - d.created_at) if d.created_at else "-",
-        )
+        ]
+        if spent:
+            cells.append(usd_text(d.session_usd))
+        cells.append(_duration(now - d.created_at) if d.created_at else "-")
+        table.add_row(*cells)
     return table
 
 

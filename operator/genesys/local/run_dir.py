@@ -21,7 +21,15 @@ from genesys.api import ManifestError, loads_manifest, storage
 from genesys.api.artifact_store import ArtifactStore
 from genesys.api.evolution import Evolution
 from genesys.api.vocabulary import RECORD_PHASES, EvolutionPhase
-from genesys.evolution import budget_usage, closed_rungs, combined_stderr, leaderboard, rung_budgets, training_spread
+from genesys.evolution import (
+    budget_usage,
+    closed_rungs,
+    combined_stderr,
+    leaderboard,
+    llm_spend,
+    rung_budgets,
+    training_spread,
+)
 from genesys.evolution.outcomes import design_failure, design_phase
 from genesys.local.snapshot import BudgetView, DesignView, RungScores, RunSnapshot
 from genesys.local.store import RunDirError, RunStore
@@ -106,6 +114,7 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
     rungs = spec.ladder.rung_names()
     spread = training_spread(state.verifications, rungs)
     records = {r.name: r for r in state.verifications}
+    spent = {s.name: s.usd for s in state.sessions}
     designs: list[DesignView] = []
     for d in store.designs():
         mine = sorted(by_design.get(d.name, []), key=lambda v: rungs.index(v.rung) if v.rung in rungs else -1)
@@ -124,6 +133,7 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
             failure=design_failure(None, [v.phase for v in mine]),
             created_at=d.created_at,
             lead_z=standing.lead_z if standing else None, versus=standing.versus if standing else None,
+            session_usd=spent.get(d.name, 0.0),
         ))
     order = len(designs)
     for s in store.sessions():  # failed sessions never became designs, but users look for them
@@ -132,7 +142,7 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
                                       operation=s.operation, parents=s.parents,
                                       order=order, title="", rating=None, rank=None, quadrant=None,
                                       failed_rungs={"session": s.reason or "the design session failed"},
-                                      created_at=s.started_at))
+                                      created_at=s.started_at, session_usd=s.usd))
             order += 1
     budgets = rung_budgets(spec.ladder)
     usage = budget_usage(state, budgets, closed_rungs(state, spec, budgets))
@@ -142,7 +152,7 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
     sessions = store.sessions()
     phase = cast(EvolutionPhase, store.get_meta("phase") or "Running")  # written from EvolutionPhase values
     finished_at = None  # stops the elapsed clock of a completed run
-    if phase == "Completed":
+    if phase in ("Completed", "Failed"):
         recorded = store.get_meta("finished_at")
         ends = [i.finished_at for i in rows if i.finished_at] + [s.finished_at for s in sessions if s.finished_at]
         finished_at = float(recorded) if recorded else max(ends, default=None)  # runs from before that meta key
@@ -165,4 +175,5 @@ def build_snapshot(run: OpenRun, elapsed_hours: float = 0.0) -> RunSnapshot:
         running_verifications=tuple((v.design, v.rung, v.repeat) for v in rows if v.phase == "running"),
         repeats_done=tuple((v.design, v.rung, v.repeat, v.fitness) for v in rows
                            if v.repeat and v.phase == "succeeded" and v.fitness is not None),
+        llm_usd=llm_spend(state),
     )

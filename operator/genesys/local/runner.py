@@ -24,7 +24,15 @@ from genesys.api.rungs import PresetError, ladder_rungs
 from genesys.api.seed_library import SeedError
 from genesys.api.seed_library import resolve_seeds as resolve_seed_designs
 from genesys.api.threads import available_cores
-from genesys.evolution import Complete, StartDesignSession, StartVerification, plan, releasable, turn_rng
+from genesys.evolution import (
+    Complete,
+    StartDesignSession,
+    StartVerification,
+    llm_spend,
+    plan,
+    releasable,
+    turn_rng,
+)
 from genesys.evolution.launch import verification_job_spec
 from genesys.evolution.outcomes import (
     DEFAULT_MAX_ATTEMPTS,
@@ -154,10 +162,12 @@ class Runner:
         self.plan_pending = True
 
     def _start_session(self, name: str, attempt: int) -> None:
-        session = next(s for s in self.run.store.sessions() if s.name == name)
+        store = self.run.store
+        session = next(s for s in store.sessions() if s.name == name)
         artifacts = self.run.artifacts
+        # what the others have spent, for llm.evolutionCostCapUSD (a restarted session is running: not counted)
         job = artifacts.write_session_job(name, session.operation, session.parents, session.seed,
-                                          self.spec.designer, attempt)
+                                          self.spec.designer, attempt, spent_usd=llm_spend(store.state()))
         self.executor.start_session(name=name, job_file=job, out=artifacts.design_dir(name),
                                     log=self.run.run_dir / "logs" / f"session-{name}.log")
 
@@ -182,7 +192,7 @@ class Runner:
             self._start_session(name, row.attempts + 1)
             return False
         store.finish_session(name, settled.verdict == "succeeded", settled.reason, title=settled.title,
-                             order=next_design_order(store.state()))
+                             order=next_design_order(store.state()), usd=settled.usd)
         return True
 
     def _settle_verification(self, name: str, finished: Finished | None) -> bool:
@@ -269,7 +279,7 @@ class Runner:
             store.set_meta("completed_reason", completed.reason)
             if store.get_meta("finished_at") is None:  # running a completed run again keeps its finish time
                 store.set_meta("finished_at", str(time.time()))
-        store.set_meta("phase", "Completed" if completed is not None else "Interrupted")
+        store.set_meta("phase", "Interrupted" if completed is None else "Failed" if completed.failed else "Completed")
         return RunResult(build_snapshot(self.run), completed is not None)
 
 

@@ -54,6 +54,7 @@ class DesignView:
     lead_z: float | None = None
     versus: str | None = None
     failure: DesignFailure | None = None  # why a Failed design failed: its session, or its verification
+    session_usd: float = 0.0  # what its design session spent on LLM calls (0: a seed, or the GP designer)
 
     @property
     def best(self) -> RungScores | None:
@@ -123,6 +124,7 @@ class RunSnapshot:
     running_verifications: tuple[tuple[str, str, int], ...] = ()  # (design, rung, repeat)
     # succeeded noise repeats: (design, rung, repeat, fitness)
     repeats_done: tuple[tuple[str, str, int, float], ...] = ()
+    llm_usd: float = 0.0  # what the run's finished design sessions spent on LLM calls
 
     @property
     def elapsed(self) -> float:

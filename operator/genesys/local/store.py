@@ -22,9 +22,12 @@ from genesys.api.vocabulary import NewOperation, Operation, RecordPhase
 from genesys.evolution import DesignRecord, EvolutionState, SessionRecord, VerificationRecord
 from genesys.evolution.outcomes import VerificationSettlement
 
-SCHEMA_VERSION = 3  # 2: verifications.repeat (calibration runs of the seeds); 3: verifications.charged
+# 2: verifications.repeat (calibration runs of the seeds); 3: verifications.charged; 4: sessions.usd
+SCHEMA_VERSION = 4
 # Columns added since a version: an older run's state is upgraded in place when it is opened.
-_UPGRADES = {3: "ALTER TABLE verifications ADD COLUMN charged INTEGER NOT NULL DEFAULT 1"}
+# (table, column, its declaration); a table the older run never had is created whole, column included.
+_UPGRADES = {3: ("verifications", "charged", "INTEGER NOT NULL DEFAULT 1"),
+             4: ("sessions", "usd", "REAL NOT NULL DEFAULT 0")}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS designs (
@@ -33,7 +36,7 @@ CREATE TABLE IF NOT EXISTS designs (
 CREATE TABLE IF NOT EXISTS sessions (
     name TEXT PRIMARY KEY, operation TEXT NOT NULL, parents TEXT NOT NULL, seed INTEGER NOT NULL,
     phase TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1, reason TEXT,
-    started_at REAL NOT NULL, finished_at REAL);
+    started_at REAL NOT NULL, finished_at REAL, usd REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS verifications (
     name TEXT PRIMARY KEY, design TEXT NOT NULL, rung TEXT NOT NULL, repeat INTEGER NOT NULL DEFAULT 0,
     phase TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1, reason TEXT,
@@ -58,6 +61,7 @@ class SessionRow:
     reason: str | None
     started_at: float
     finished_at: float | None
+    usd: float = 0.0  # what its LLM calls cost, from its outcome (0: none, or it left no outcome)
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,9 @@ class RunStore:
         elif int(version) < SCHEMA_VERSION and all(v in _UPGRADES for v in range(int(version) + 1, SCHEMA_VERSION + 1)):
             with store.transaction() as tx:
                 for v in range(int(version) + 1, SCHEMA_VERSION + 1):
-                    tx.execute(_UPGRADES[v])
+                    table, column, declaration = _UPGRADES[v]
+                    if column not in {r["name"] for r in tx.execute(f"PRAGMA table_info({table})")}:
+                        tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
                 store.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) != SCHEMA_VERSION:
             raise RunDirError(f"{path} has state schema v{version}, this genesys writes v{SCHEMA_VERSION}: "
@@ -155,14 +161,15 @@ class RunStore:
                                                                 time.time()))
 
     def finish_session(self, name: str, succeeded: bool, reason: str | None = None, title: str = "",
-                       order: int = 0) -> None:
-        """Close a session; a succeeded one adds its design (creation `order`) in the same transaction."""
+                       order: int = 0, usd: float = 0.0) -> None:
+        """Close a session with its LLM spend `usd`; a succeeded one adds its design (creation `order`)
+        in the same transaction."""
         with self.transaction() as db:
             row = db.execute("SELECT * FROM sessions WHERE name = ?", (name,)).fetchone()
             if row is None or row["phase"] != "running":
                 return
-            db.execute("UPDATE sessions SET phase = ?, reason = ?, finished_at = ? WHERE name = ?",
-                       ("succeeded" if succeeded else "failed", reason, time.time(), name))
+            db.execute("UPDATE sessions SET phase = ?, reason = ?, finished_at = ?, usd = ? WHERE name = ?",
+                       ("succeeded" if succeeded else "failed", reason, time.time(), usd, name))
             if succeeded:
                 self.add_design(name, row["operation"], tuple(json.loads(row["parents"])), order, title, db)
 
@@ -173,7 +180,7 @@ class RunStore:
     def sessions(self) -> list[SessionRow]:
         rows = self._db.execute("SELECT * FROM sessions ORDER BY rowid").fetchall()
         return [SessionRow(r["name"], r["operation"], tuple(json.loads(r["parents"])), r["seed"], r["phase"],
-                           r["attempts"], r["reason"], r["started_at"], r["finished_at"]) for r in rows]
+                           r["attempts"], r["reason"], r["started_at"], r["finished_at"], r["usd"]) for r in rows]
 
     # -- verifications ------------------------------------------------------------------------
     def start_verification(self, name: str, design: str, rung: str, repeat: int = 0) -> None:
@@ -206,7 +213,8 @@ class RunStore:
     def state(self, elapsed_hours: float = 0.0) -> EvolutionState:
         # SQLite gives back text: the rows were written from these Literals, so they are cast back
         designs = tuple(DesignRecord(d.name, cast(Operation, d.operation), d.parents, d.order) for d in self.designs())
-        sessions = tuple(SessionRecord(s.name, cast(NewOperation, s.operation), s.parents, cast(RecordPhase, s.phase))
+        sessions = tuple(SessionRecord(s.name, cast(NewOperation, s.operation), s.parents, cast(RecordPhase, s.phase),
+                                       usd=s.usd, reason=s.reason)
                          for s in self.sessions())
         verifications = tuple(
             VerificationRecord(v.name, v.design, v.rung, cast(RecordPhase, v.phase), v.scores, v.baselines, v.fitness,
