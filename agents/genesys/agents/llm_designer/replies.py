@@ -94,8 +94,8 @@ def json_object(text: str) -> dict[str, Any]:
         raise ValueError("the reply is empty; answer with the JSON object the task asks for")
     candidates = [m.group(1) for m in JSON_FENCE.finditer(text)]
     start, end = text.find("{"), text.rfind("}")
-    if start != -1 and end > start:
-        candidates.append(text[start:end + 1])
+    if start != -1:
+        candidates.append(text[start:end + 1] if end > start else text[start:])  # unclosed: let json say where
     if not candidates:
         raise ValueError("the reply holds no JSON object; answer with one JSON object")
     error = ""
