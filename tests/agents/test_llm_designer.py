@@ -7,6 +7,11 @@ check and symbolic checker run on what the "coder" writes.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,7 @@ import pytest
 from genesys.agents.llm_designer import LLMDesigner
 from genesys.agents.session import run_job
 from genesys.api import Design, ObjectMeta, dump_manifest, load_manifest
+from genesys.api.evolution import DesignerSpec
 from genesys.api.results import CheckReport
 from genesys.api.session import DesignSessionJob, DesignSessionJobSpec, SessionOutcome
 from llm_session_fixtures import (
@@ -30,7 +36,7 @@ from llm_session_fixtures import (
     review,
     script_mutation,
 )
-from scripted_llm import CANARY_KEY, ScriptedLLM, fault, text
+from scripted_llm import CANARY_KEY, ScriptedLLM, fault, slow, text
 
 PRICES = {model(r): {"input": 1.0, "output": 2.0} for r in ("proposer", "reviewer", "planner", "coder", "observer")}
 
@@ -206,3 +212,60 @@ def test_a_scratch_design_that_reuses_a_seed_layout_is_a_duplicate(store, knowle
     assert outcome.stage == "novelty" and "duplicates gpt2" in outcome.reason
     reused = [e for e in events(out) if e["event"] == "check"]
     assert reused[0]["reuse"] == "GPT2Block" and reused[0]["passed"]
+
+
+def test_kill_9_mid_session_keeps_the_spend_and_leaves_no_partial_output(store, knowledge, tmp_path):
+
+    with ScriptedLLM() as llm:
+        llm.script(model("proposer"), [proposal()])
+        llm.script(model("reviewer"), [review(4.5)])
+        llm.script(model("planner"), [plan("GatedMLP")])
+        llm.script(model("coder"), [slow(15, code(GATED_MLP_WITH_GATE))])  # killed while waiting for this
+        spec = llm_designer(llm.url, prices=PRICES, limits={"searchRounds": 0})
+        job = DesignSessionJob(metadata=ObjectMeta(name="n1"), spec=DesignSessionJobSpec.model_validate(
+            {"evolution": "demo", "operation": "mutation", "parents": ["gpt2"], "seed": 1, "store": str(store),
+             "designer": spec}))
+        job_file = tmp_path / "job.yaml"
+        job_file.write_text(dump_manifest(job))
+        out = store / "demo" / "designs" / "n1"
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", KEY_ENV: CANARY_KEY}
+        proc = subprocess.Popen([sys.executable, "-m", "genesys.agents.session", "--job", str(job_file),
+                                 "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 180
+        while not llm.requests_for(model("coder")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    killed = events(out)
+    assert {p.name for p in out.iterdir()} == {"session.jsonl"}  # no outcome, no design, no check
+    assert [e["role"] for e in killed if e["event"] == "call"] == ["proposer", "reviewer", "planner"]
+    first_spend = transcript_usd(out)
+    assert first_spend > 0
+    # the runtime starts the session again: its outcome counts both attempts' calls
+    with ScriptedLLM() as llm:
+        script_mutation(llm)
+        outcome, out = run(store, llm_designer(llm.url, prices=PRICES), knowledge, attempt=2)
+    assert outcome.status == "succeeded"
+    assert {e["session_attempt"] for e in events(out)} == {1, 2}
+    assert outcome.spend.usd == pytest.approx(transcript_usd(out)) and outcome.spend.usd > first_spend
+    assert outcome.spend.llm_calls == 3 + 9
+
+
+def test_a_gp_session_never_imports_litellm(store, tmp_path):
+
+    job = DesignSessionJob(metadata=ObjectMeta(name="g1"), spec=DesignSessionJobSpec.model_validate(
+        {"evolution": "demo", "operation": "mutation", "parents": ["gpt2"], "seed": 1, "store": str(store),
+         "designer": DesignerSpec(max_attempts=1)}))
+    job_file = tmp_path / "job.yaml"
+    job_file.write_text(dump_manifest(job))
+    probe = ("import runpy, sys\n"
+             f"sys.argv = ['session', '--job', {str(job_file)!r}, '--out', {str(store / 'demo/designs/g1')!r}]\n"
+             "try:\n    runpy.run_module('genesys.agents.session', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "print('LITELLM' if any(m.split('.')[0] == 'litellm' for m in sys.modules) else 'CLEAN')\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.stdout.strip().splitlines()[-1] == "CLEAN", done.stdout + done.stderr
+    assert (store / "demo/designs/g1/outcome.json").exists()
