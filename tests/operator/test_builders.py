@@ -189,3 +189,25 @@ def test_a_store_on_a_volume_claim_is_mounted_at_the_same_path_in_every_pod(clus
     for job in [session_job, *build_training(cluster_evolution, vj, config)]:
         for pod in _pods(job):
             assert not [v for v in pod.get("volumes", []) if "persistentVolumeClaim" in v]
+
+
+def _env(job: dict) -> dict[str, str]:
+    (pod,) = _pods(job)
+    return {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+
+
+def test_the_operators_weaviate_url_reaches_design_session_pods_and_no_other(cluster_evolution, config):
+    weaviate = replace(config, weaviate_url="http://weaviate.weaviate:8080")
+    design, session_job, _, vj = _children(cluster_evolution, weaviate)
+    assert _env(session_job)["GENESYS_WEAVIATE_URL"] == "http://weaviate.weaviate:8080"
+    for child in build_training(cluster_evolution, vj, weaviate):
+        for pod in _pods(child):
+            assert "GENESYS_WEAVIATE_URL" not in {e["name"] for e in pod["containers"][0]["env"]}
+    _, session_job, _, _ = _children(cluster_evolution, config)  # none set: the session picks its own default
+    assert "GENESYS_WEAVIATE_URL" not in _env(session_job)
+
+
+def test_a_session_job_carries_what_the_other_sessions_spent(cluster_evolution, config):
+    job = session_job_manifest(cluster_evolution, SESSION, config, attempt=2, spent_usd=1.25)
+    assert (job.spec.spent_usd, job.spec.attempt) == (1.25, 2)
+    assert "spentUsd: 1.25" in dump_manifest(job)

@@ -7,14 +7,18 @@ the kopf timer would. The happy path through real pods is tests/operator/test_en
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes.config import new_client_from_config
 
+from genesys.api import load_manifest
 from genesys.api.artifacts import ArtifactLayout
-from genesys.api.session import SessionOutcome
+from genesys.api.session import DesignSessionJob, SessionOutcome, SessionSpend
+from genesys.observability.metrics import EvolutionMetrics
 from genesys.operator.builders import OperatorConfig
 from genesys.operator.cluster import Cluster
 from genesys.operator.reconcile import Reconciler
@@ -57,23 +61,32 @@ class Nodes:
         Path(url).write_text(text)
 
 
-@pytest.fixture
-def cluster(tmp_path) -> Any:
+@contextmanager
+def started(tmp_path: Path, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """An Evolution of `spec`, admitted and initialised as the create handler does, with the Reconciler."""
     with KubeEmulator() as api:
         api.apply(REPO / "crds" / "manifests")
         config = OperatorConfig(namespace="default", store=str(tmp_path / "store"), agent_image="a",
                                 trainer_image="t", max_attempts=2)
         events: list[tuple[str, str, str]] = []
+        metrics = EvolutionMetrics()
         reconciler = Reconciler(Cluster(new_client_from_config(str(api.kubeconfig)), "default"), config,
-                                events=lambda obj, kind, reason, msg: events.append((kind, reason, msg)))
+                                events=lambda obj, kind, reason, msg: events.append((kind, reason, msg)),
+                                metrics=metrics)
         body = api.create({"apiVersion": "genesys.dev/v1alpha1", "kind": "Evolution",
-                           "metadata": {"name": "demo", "namespace": "default"}, "spec": SPEC})
+                           "metadata": {"name": "demo", "namespace": "default"}, "spec": spec})
         evolution = admit(body)
         reconciler.initialize(evolution)
         body = api.patch_status("Evolution", "demo", {"phase": "Running", "startTime": "2026-11-30T10:00:00Z"})
         layout = ArtifactLayout(root=config.store, evolution="demo")
         yield {"api": api, "reconciler": reconciler, "evolution": evolution, "events": events,
-               "nodes": Nodes(api, layout), "layout": layout}
+               "nodes": Nodes(api, layout), "layout": layout, "metrics": metrics}
+
+
+@pytest.fixture
+def cluster(tmp_path) -> Any:
+    with started(tmp_path, SPEC) as cluster:
+        yield cluster
 
 
 def _pass(cluster: Any) -> Any:
@@ -141,3 +154,71 @@ def test_a_vanished_or_preempted_child_is_started_again_under_its_name_and_then_
     status = _status(cluster, "VerificationJob", "demo-gpt2-cpu-1")
     assert status["phase"] == "Failed" and status["charged"] is False and "preempted" in status["reason"]
     assert _status(cluster, "ScaleBudget", "demo-cpu-1")["runs"]["used"] == 0
+
+
+LLM_SPEC = {**SPEC, "designer": {"kind": "llm", "llm": {"roles": {"default": {"models": [{"model": "openai/m"}]}},
+                                                         "evolutionCostCapUSD": 0.5}},
+            "stop": {}}
+
+
+def _end_seed_verifications(cluster: Any) -> None:
+    for seed in ("gpt2", "retnet"):
+        cluster["nodes"].write(cluster["layout"].result_file(f"{seed}-cpu-1"), build_result(seed, "cpu-1").to_json())
+        cluster["nodes"].end(f"demo-{seed}-cpu-1", code=0)
+
+
+def _fail_session(cluster: Any, name: str, stage: str, reason: str, usd: float) -> None:
+    outcome = SessionOutcome(design=name, status="failed", stage=stage, reason=reason,
+                             spend=SessionSpend(llm_calls=3, tokens=900, usd=usd))
+    cluster["nodes"].write(cluster["layout"].outcome_file(name), outcome.to_json())
+    cluster["nodes"].end(f"demo-{name}", code=1)
+
+
+def _spent(cluster: Any, name: str) -> float:
+    job = load_manifest(Path(cluster["layout"].session_job_file(name)), DesignSessionJob)
+    return job.spec.spent_usd
+
+
+def test_llm_spend_reaches_jobs_statuses_and_metrics_and_the_cost_cap_ends_the_run(tmp_path):
+    with started(tmp_path, LLM_SPEC) as cluster:
+        _pass(cluster)
+        assert _spent(cluster, "design-0001") == 0.0
+        _end_seed_verifications(cluster)
+        _fail_session(cluster, "design-0001", "check", "no candidate passed the checker", 0.3)
+        result = _pass(cluster)
+        assert _status(cluster, "Design", "demo-design-0001")["sessionUsd"] == 0.3
+        assert result.evolution_status["spend"]["usd"] == 0.3 and result.completed is None
+        assert _spent(cluster, "design-0002") == 0.3  # what the others spent when it started
+
+        _fail_session(cluster, "design-0002", "budget", "the session cost cap was reached", 0.25)
+        result = _pass(cluster)  # $0.55 of $0.50: no new session, and nothing else to verify
+        assert cluster["api"].get("Design", "demo-design-0003") is None
+        assert result.completed is not None and not result.completed.failed
+        assert result.completed.reason.startswith("designer.llm.evolutionCostCapUSD reached ($0.55 of $0.50")
+        assert result.evolution_status["spend"]["usd"] == 0.55
+        assert 'genesys_llm_spend_usd_total{evolution="demo"} 0.55' in cluster["metrics"].exposition()
+        ended = cluster["reconciler"].ending(cluster["api"].get("Evolution", "demo"), result.completed)
+        assert ended["phase"] == "Completed" and ended["conditions"][0]["reason"] == "Completed"
+        assert ("Normal", "Completed", result.completed.reason) in cluster["events"]
+
+
+def test_a_first_session_that_finds_the_llm_unusable_fails_the_evolution_with_a_warning(tmp_path):
+    """The operator holds no key: the first session is its preflight."""
+    with started(tmp_path, LLM_SPEC) as cluster:
+        _pass(cluster)
+        why = "authentication failed: openai/m refused the key (llm.secret llm-keys, key OPENAI_API_KEY)"
+        _fail_session(cluster, "design-0001", "unavailable", why, 0.0)
+        assert _pass(cluster).completed is None  # its elders, the seeds' verifications, still run
+        _end_seed_verifications(cluster)
+        result = _pass(cluster)
+        session = _status(cluster, "Design", "demo-design-0001")
+        assert (session["phase"], session["reason"]) == ("Failed", f"unavailable: {why}")
+        assert cluster["api"].get("Design", "demo-design-0002") is None  # no later session would do better
+        assert result.completed is not None and result.completed.failed and why in result.completed.reason
+
+        ended = cluster["reconciler"].ending(cluster["api"].get("Evolution", "demo"), result.completed)
+        (ready,) = ended["conditions"]
+        assert ended["phase"] == "Failed" and ended["completedReason"] == result.completed.reason
+        assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "DesignerUnavailable")
+        assert why in ready["message"]
+        assert ("Warning", "DesignerUnavailable", result.completed.reason) in cluster["events"]

@@ -102,14 +102,16 @@ class Cluster:
             return
         design = self.designs[name]
         failed = int(name.rsplit("-", 1)[1]) % 3 == 0
+        usd = int(name.rsplit("-", 1)[1]) / 100  # an LLM designer's spend, failed sessions included
+        reason = "check: no candidate passed" if failed else None
         if failed:
-            design["status"] = {"phase": "Failed", "failure": "SessionFailed", "reason": "check: no candidate passed"}
+            design["status"] = {"phase": "Failed", "failure": "SessionFailed", "reason": reason, "sessionUsd": usd}
         else:
             design["spec"]["tree"] = load_seed("gpt2").spec.tree.model_dump(mode="json")
-            design["status"] = {"phase": "Implemented", "order": next_design_order(state)}
+            design["status"] = {"phase": "Implemented", "order": next_design_order(state), "sessionUsd": usd}
         session = next(s for s in state.sessions if s.name == name)
-        sessions = tuple(replace(s, phase="failed" if failed else "succeeded") if s.name == name else s
-                         for s in state.sessions)
+        sessions = tuple(replace(s, phase="failed" if failed else "succeeded", usd=usd, reason=reason)
+                         if s.name == name else s for s in state.sessions)
         designs = state.designs if failed else (*state.designs, DesignRecord(name, session.operation,
                                                                              session.parents, len(state.designs)))
         self.expected = replace(state, sessions=sessions, designs=designs)

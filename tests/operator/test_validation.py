@@ -55,6 +55,9 @@ def test_settings_come_from_the_charts_environment():
     settings = from_env(ENV)
     assert settings.config.store_claim == "runs" and settings.config.store == "/store"
     assert settings.plan_interval == 2 and settings.metrics_port == 9100 and settings.config.max_attempts == 3
+    assert settings.config.weaviate_url is None
+    weaviate = from_env({**ENV, "GENESYS_WEAVIATE_URL": "http://weaviate.weaviate:8080"})
+    assert weaviate.config.weaviate_url == "http://weaviate.weaviate:8080"
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -43,6 +43,7 @@ from genesys.operator.pods import (
     Manifest,
     StoreClaim,
     container,
+    env_list,
     failure_policy,
     pod_spec,
     queue_labels,
@@ -57,6 +58,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "genesys"}
 SEED_ANNOTATION = "genesys.dev/session-seed"
 # Which start of its session or verification a child runs: a child of an earlier attempt is an old one.
 ATTEMPT_ANNOTATION = "genesys.dev/attempt"
+WEAVIATE_ENV = "GENESYS_WEAVIATE_URL"  # where genesys.knowledge finds Weaviate when the spec names none
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class OperatorConfig:
     store_secret: str | None = None  # the store's credentials (AWS_*, FSSPEC_*): every pod gets them
     store_claim: str | None = None  # the store is this ReadWriteMany PVC, mounted at `store` in every pod
     max_attempts: int = DEFAULT_MAX_ATTEMPTS  # starts of a child before a lost one counts as failed
+    weaviate_url: str | None = None  # the knowledge engine's Weaviate: design-session pods get GENESYS_WEAVIATE_URL
 
 
 def store_claim(config: OperatorConfig) -> StoreClaim | None:
@@ -135,11 +138,13 @@ def build_design(evolution: Evolution, action: StartDesignSession, config: Opera
 
 
 def session_job_manifest(evolution: Evolution, action: StartDesignSession, config: OperatorConfig,
-                         attempt: int = 1) -> DesignSessionJob:
-    """job.yaml of the session (written to the store before its Job exists): same seed, same candidates."""
+                         attempt: int = 1, spent_usd: float = 0.0) -> DesignSessionJob:
+    """job.yaml of the session (written to the store before its Job exists): same seed, same candidates.
+    `spent_usd`: what the evolution's other sessions have spent on LLM calls (llm.evolutionCostCapUSD)."""
     layout = layout_of(evolution, config)
     spec = DesignSessionJobSpec(evolution=evolution.name, operation=action.operation, parents=list(action.parents),
-                                seed=action.seed, store=layout.root, designer=evolution.spec.designer, attempt=attempt)
+                                seed=action.seed, store=layout.root, designer=evolution.spec.designer, attempt=attempt,
+                                spent_usd=spent_usd)
     return DesignSessionJob(metadata=ObjectMeta(name=action.name, labels={EVOLUTION_LABEL: evolution.name}),
                             spec=spec)
 
@@ -159,7 +164,8 @@ def queued(job: Manifest, evolution: Evolution, suspend_path: tuple[str, ...]) -
 def build_session_job(evolution: Evolution, design: Mapping[str, Any], config: OperatorConfig) -> Manifest:
     """The batch/v1 Job running `design`'s session from its job.yaml in the store.
 
-    The LLM key Secret (spec.designer.llm.secret) reaches this pod and no other.
+    The LLM key Secret (spec.designer.llm.secret) reaches this pod and no other, and so does the
+    operator's Weaviate URL (the chart's weaviate.url), for the LLM designer's knowledge engine.
     """
     logical = logical_name(design)
     layout = layout_of(evolution, config)
@@ -169,8 +175,9 @@ def build_session_job(evolution: Evolution, design: Mapping[str, Any], config: O
     env_from = secret_env([config.store_secret, llm.secret if llm is not None else None])
     labels = {COMPONENT_LABEL: "design-session"}
     claim = store_claim(config)
+    env = env_list({WEAVIATE_ENV: config.weaviate_url}) if config.weaviate_url else []
     session = container("session", config.agent_image, argv, resources=evolution.spec.resources.session,
-                        env_from=env_from, store_claim=claim)
+                        env=env, env_from=env_from, store_claim=claim)
     template = {"metadata": {"labels": {**labels_for(evolution.name, logical), **labels}},
                 "spec": pod_spec([session], restart_policy="Never", store_claim=claim)}
     job = {

@@ -6,7 +6,8 @@
   Event naming the field and the fix, and nothing is spawned), store it and its seeds,
   create its ScaleBudgets and seed Designs, mark it Running.
 - Every GENESYS_PLAN_INTERVAL seconds per running Evolution: one planning pass
-  (`genesys.operator.reconcile`), then its status.
+  (`genesys.operator.reconcile`), then its status; at the end Completed, or Failed when its LLM
+  designer cannot be used (the first session that finds so is the operator's preflight).
 No finalizers: owner references delete everything with the Evolution, even while the
 operator is down. kopf keeps its own bookkeeping in `genesys.dev/` annotations (the CRD
 schemas would prune a status field), and Designs' trees stay out of its diff base.
@@ -160,8 +161,5 @@ def plan_pass(body: kopf.Body, name: str, **_: Any) -> None:
         raise
     fields: dict[str, Any] = dict(result.evolution_status)
     if result.completed is not None:
-        fields.update(phase="Completed", completedReason=result.completed.reason,
-                      conditions=_ready("False", "Completed", result.completed.reason,
-                                        body["metadata"].get("generation")))
-        post_event(body, "Normal", "Completed", result.completed.reason)
+        fields.update(runtime.reconciler.ending(body, result.completed))
     runtime.cluster.patch_status("evolutions", name, fields)

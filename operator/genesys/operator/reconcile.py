@@ -23,7 +23,15 @@ from genesys.api.artifact_store import ArtifactStore
 from genesys.api.design import DesignStatus
 from genesys.api.evolution import Evolution
 from genesys.api.results import VerificationResult
-from genesys.evolution import Complete, StartDesignSession, StartVerification, plan, releasable, turn_rng
+from genesys.evolution import (
+    Complete,
+    StartDesignSession,
+    StartVerification,
+    llm_spend,
+    plan,
+    releasable,
+    turn_rng,
+)
 from genesys.evolution.outcomes import Exit, next_design_order, settle_session, settle_verification
 from genesys.evolution.state import EvolutionState
 from genesys.observability.metrics import EvolutionMetrics
@@ -228,7 +236,9 @@ class Reconciler:
         action = StartDesignSession(logical_name(design), view.operation, tuple(view.parents),  # type: ignore[arg-type]
                                     int(status["sessionSeed"]))
         job_file = layout_of(evolution, self.config).session_job_file(action.name)
-        storage.write_text(job_file, dump_manifest(session_job_manifest(evolution, action, self.config, attempt)))
+        # what the others have spent, for llm.evolutionCostCapUSD (this one is running: not counted)
+        manifest = session_job_manifest(evolution, action, self.config, attempt, spent_usd=llm_spend(kids.state(None)))
+        storage.write_text(job_file, dump_manifest(manifest))
         job = build_session_job(evolution, design, self.config)
         job["metadata"]["annotations"][ATTEMPT_ANNOTATION] = str(attempt)
         self._replace_child(kids.jobs, job)
@@ -326,7 +336,7 @@ class Reconciler:
         if settled.verdict == "retry":
             self._start_session(evolution, kids, name, attempts + 1)
             return False
-        usd = outcome.spend.usd if outcome is not None and not isinstance(outcome, Exception) else 0.0
+        usd = settled.usd
         if settled.verdict == "succeeded":
             made = store.read_design(logical)
             assert made is not None  # read_session checked that it loads
@@ -376,6 +386,19 @@ class Reconciler:
             self.metrics.verification_finished(evolution.name, rung, settled.verdict,
                                                float(settled.summary.get("wall_seconds") or 0.0), train=train)
         return True
+
+    # ---- the end -----------------------------------------------------------------------------
+
+    def ending(self, obj: Mapping[str, Any], completed: Complete) -> dict[str, Any]:
+        """The Evolution's status fields once its run has ended, and its Event: Completed, or Failed (its
+        LLM designer cannot be used; the operator has no key of its own, so a first session that finds it
+        unusable is the operator's preflight) with Ready=False and a Warning naming the reason."""
+        phase, reason = ("Failed", "DesignerUnavailable") if completed.failed else ("Completed", "Completed")
+        generation = (obj.get("metadata") or {}).get("generation")
+        ready = {"type": "Ready", "status": "False", "reason": reason, "message": completed.reason,
+                 "lastTransitionTime": timestamp(now()), "observedGeneration": generation}
+        self.events(obj, "Warning" if completed.failed else "Normal", reason, completed.reason)
+        return {"phase": phase, "completedReason": completed.reason, "conditions": [ready]}
 
     # ---- statuses ----------------------------------------------------------------------------
 

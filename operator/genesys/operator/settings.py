@@ -10,6 +10,7 @@
     GENESYS_METRICS_PORT    Prometheus endpoint port (9100; -1: none)
     GENESYS_METRICS_ADDR    its address (0.0.0.0)
     GENESYS_MAX_ATTEMPTS    starts of a lost child before it counts as failed (3)
+    GENESYS_WEAVIATE_URL    the knowledge engine's Weaviate, passed on to design-session pods (unset: none)
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def from_env(env: Mapping[str, str] | None = None) -> OperatorSettings:
         store_secret=env.get("GENESYS_STORE_SECRET") or None,
         store_claim=env.get("GENESYS_STORE_PVC") or None,
         max_attempts=attempts,
+        weaviate_url=env.get("GENESYS_WEAVIATE_URL", "").strip() or None,
     )
     return OperatorSettings(config=config, plan_interval=interval,
                             metrics_port=int(_number(env, "GENESYS_METRICS_PORT", "9100", int)),

@@ -85,12 +85,14 @@ def design_record(obj: Mapping[str, Any]) -> DesignRecord | None:
 
 
 def session_record(obj: Mapping[str, Any]) -> SessionRecord | None:
-    """The Design's session, or None for a seed."""
+    """The Design's session, or None for a seed: with its LLM spend, and the reason it failed."""
     view = DesignView.model_validate(obj.get("spec") or {})
-    phase = session_phase(view, _status(obj, DesignStatus))
+    status: DesignStatus = _status(obj, DesignStatus)
+    phase = session_phase(view, status)
     if phase is None:
         return None
-    return SessionRecord(logical_name(obj), view.operation, tuple(view.parents), phase)
+    return SessionRecord(logical_name(obj), view.operation, tuple(view.parents), phase,
+                         usd=status.session_usd or 0.0, reason=status.reason if phase == "failed" else None)
 
 
 def repeat_of(obj: Mapping[str, Any]) -> int:
