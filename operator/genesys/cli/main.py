@@ -6,7 +6,8 @@
     genesys check DESIGN.yaml        # the symbolic checker
     genesys verify DESIGN.yaml --rung cpu-1 --out DIR   # train + evaluate one design
     genesys design --evolution EVO.yaml --store DIR --name N --operation mutation --parents P --out DIR/..
-                                     # one offline (GP) design session into the artifact store
+                                     # one design session into the artifact store (the evolution's
+                                     # designer, or --designer llm --model MODEL [--api-base URL])
     genesys library rungs            # the rung presets of the ladders
     genesys run EVOLUTION.yaml       # the evolution loop on this machine (resumable)
     genesys status | designs | show DESIGN | tree | report   # look at a run
