@@ -163,6 +163,8 @@ def test_the_cost_cap_ends_the_run_and_spend_reaches_jobs_designs_and_status(tmp
     assert "USD" in table and "$0.300" in table and "$0.250" in table
     status = text(runner.invoke(app, ["status", "--run-dir", str(tmp_path / "run")], terminal_width=200))
     assert "LLM $0.55" in status and "evolutionCostCapUSD reached" in status
+    shown = text(runner.invoke(app, ["show", "design-0002", "--run-dir", str(tmp_path / "run")], terminal_width=200))
+    assert "its design session spent $0.250 on LLM calls" in shown and "no candidate passed" in shown
 
 
 def test_a_session_that_finds_the_llm_unusable_fails_the_run_with_its_reason(tmp_path, scripted):

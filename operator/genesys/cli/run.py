@@ -244,6 +244,8 @@ def show(
         raise usage_error(
             f"no design {design!r} in {run.run_dir}; {suggest(design, [d.name for d in snap.designs])}") from None
     console.rule(f"{view.name}  ({view.operation} of {', '.join(view.parents) or '-'}; {view.phase})")
+    if view.session_usd:
+        console.print(f"its design session spent ${view.session_usd:.3f} on LLM calls", highlight=False)
     try:
         manifest = run.artifacts.read_design(design)
     except ManifestError as broken:

@@ -52,7 +52,7 @@ def designer_unavailable(state: EvolutionState) -> str | None:
     for s in state.sessions:
         if s.phase == "failed" and failed_stage(s.reason) == "unavailable":
             return (f"the LLM designer cannot be used (design session {s.name} failed: {s.reason}); fix "
-                    "designer.llm (model, apiBase, apiKeyEnv or the key's Secret) and start a new Evolution")
+                    "designer.llm (model, apiBase, apiKeyEnv or the key's Secret) and start a new run")
     return None
 
 
