@@ -100,7 +100,7 @@ def test_a_designer_behind_the_protocol_reports_its_stage_and_spend(store):
     assert SessionOutcome.from_json((out / "outcome.json").read_text()) == outcome
 
 
-def test_an_llm_designer_is_refused_with_the_fix(store):
+def test_an_llm_designer_without_its_settings_is_refused_with_the_fix(store):
     job = _job(store, designer=DesignerSpec(kind="llm"))
-    with pytest.raises(SessionInputError, match="use designer.kind: gp"):
+    with pytest.raises(SessionInputError, match="with kind llm, give designer.llm"):
         run_job(job, store / "demo" / "designs" / "n1")
