@@ -109,6 +109,8 @@ MALFORMED = [
         operations={"mutation": 0, "crossover": 0, "scratch": 0}), "at least one of mutation, crossover, scratch"),
     ("an unknown designer", lambda m: m["spec"]["designer"].update(kind="oracle"),
      'spec.designer.kind: Unsupported value: "oracle": supported values: "gp", "llm"'),
+    ("an llm designer without its settings (CEL)", lambda m: m["spec"]["designer"].update(kind="llm"),
+     "designer.kind llm needs designer.llm"),
     ("no seeds", lambda m: m["spec"].update(seeds=[]), "spec.seeds in body should have at least 1 items"),
     ("a string for an integer", lambda m: m["spec"].update(seed="zero"),
      'spec.seed: Invalid value: "zero": spec.seed in body must be of type integer: "string"'),

@@ -78,12 +78,9 @@ def designer_for(job: DesignSessionJob) -> Designer:
         from genesys.agents.gp.designer import GPDesigner
 
         return GPDesigner(job.spec.designer)
-    if job.spec.designer.kind == "llm" and job.spec.designer.llm is not None:
-        from genesys.agents.llm_designer import LLMDesigner  # the only path that imports litellm
+    from genesys.agents.llm_designer import LLMDesigner  # the only path that imports litellm
 
-        return LLMDesigner(job.spec.designer)
-    raise SessionInputError(f"designer.kind {job.spec.designer.kind!r} needs its settings: with kind llm, "
-                            "give designer.llm (roles and their models)")
+    return LLMDesigner(job.spec.designer)
 
 
 def _same_place(a: str, b: str) -> bool:

@@ -329,12 +329,24 @@ class LLMDesignerSpec(Strict):
 
 
 class DesignerSpec(Strict):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "!has(self.kind) || self.kind != 'llm' || has(self.llm)",
+         "message": "designer.kind llm needs designer.llm (at least roles.default.models)"},
+    ]})
+
     kind: Literal["gp", "llm"] = "gp"
     llm: LLMDesignerSpec | None = None
     max_attempts: int = Field(
         default=20, ge=1, alias="maxAttempts", description="GP: candidates tried before a session fails"
     )
     check_scale: Literal["quick", "full"] = Field(default="quick", alias="checkScale")
+
+    @model_validator(mode="after")
+    def _llm_has_settings(self) -> DesignerSpec:
+        if self.kind == "llm" and self.llm is None:
+            raise ValueError("designer.kind llm needs designer.llm (at least roles.default.models, "
+                             "e.g. [{model: openai/gpt-4o-mini}])")
+        return self
 
 
 class OperationMix(Strict):
