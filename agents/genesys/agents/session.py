@@ -35,6 +35,18 @@ from genesys.api.contract import ContractError
 from genesys.api.results import CheckReport, VerificationResult
 from genesys.api.session import DesignSessionJob, SessionOutcome, SessionSpend, SessionStage
 
+# Wall-clock ratios swing with the machine's load (just over 3x was seen on a busy box); a
+# session's verdict must not, or the same seed makes a different design. FLOPs and memory
+# ratios (deterministic) keep their limits; time fails only when far off.
+SESSION_TIME_LIMITS: dict[str, Any] = {"time_ratio": (1.5, 10.0), "abort_time_ratio": 20.0}
+
+
+def session_check_config(scale: str) -> Any:
+    """The checker configuration every designer's session uses at `scale` (designer.checkScale)."""
+    from genesys.gau.checker import CheckConfig, quick_config
+
+    return quick_config(**SESSION_TIME_LIMITS) if scale == "quick" else CheckConfig(**SESSION_TIME_LIMITS)
+
 
 class SessionInputError(ValueError):
     """The job cannot run as given (a missing parent, a broken design in the store); nothing is written."""

@@ -10,14 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from genesys.agents.gp.session import Attempt, run_session
-from genesys.agents.session import DesignerResult, SessionRequest
+from genesys.agents.session import DesignerResult, SessionRequest, session_check_config
 from genesys.api.evolution import DesignerSpec
 from genesys.api.session import SessionSpend
-
-# Wall-clock ratios swing with the machine's load (just over 3x was seen on a busy box); a
-# session's verdict must not, or the same seed makes a different design. FLOPs and memory
-# ratios (deterministic) keep their limits; time fails only when far off.
-TIME_LIMITS = {"time_ratio": (1.5, 10.0), "abort_time_ratio": 20.0}
 
 
 class GPDesigner:
@@ -25,9 +20,7 @@ class GPDesigner:
         self.spec = spec
 
     def design(self, request: SessionRequest, record: Callable[[dict[str, Any]], None]) -> DesignerResult:
-        from genesys.gau.checker import CheckConfig, quick_config
-
-        config = quick_config(**TIME_LIMITS) if self.spec.check_scale == "quick" else CheckConfig(**TIME_LIMITS)
+        config = session_check_config(self.spec.check_scale)
 
         def on_attempt(attempt: Attempt) -> None:
             record({"event": "attempt", **attempt.to_dict()})

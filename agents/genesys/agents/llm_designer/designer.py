@@ -18,7 +18,7 @@ from genesys.agents.llm_designer.implementation import Implementer, design_of
 from genesys.agents.llm_designer.proposal import propose
 from genesys.agents.llm_designer.session import LLMSession, SessionStop
 from genesys.agents.llm_designer.tree_edit import WorkTree
-from genesys.agents.session import DesignerResult, SessionRequest
+from genesys.agents.session import DesignerResult, SessionRequest, session_check_config
 from genesys.api.evolution import DesignerSpec
 from genesys.api.results import CheckReport
 from genesys.api.session import SessionSpend
@@ -26,15 +26,6 @@ from genesys.api.session import SessionSpend
 # The LLM itself cannot be used: no later session would do better (the runtimes stop starting sessions).
 UNAVAILABLE = {"API key missing", "authentication failed", "permission denied", "model not found",
                "connection error"}
-TIME_LIMITS = {"time_ratio": (1.5, 10.0), "abort_time_ratio": 20.0}  # as the GP designer: load must not flip verdicts
-
-
-def check_config(scale: str) -> Any:
-    from genesys.gau.checker import CheckConfig, quick_config
-
-    return quick_config(**TIME_LIMITS) if scale == "quick" else CheckConfig(**TIME_LIMITS)
-
-
 def stage_of(err: LLMError, during: str) -> tuple[str, str]:
     if isinstance(err, BudgetExceeded) or err.reason == "session time limit":
         return "budget", str(err)
@@ -83,7 +74,7 @@ class LLMDesigner:
             accepted = propose(session)
             stage = "implementation"
             work = WorkTree.start(request.operation, request.parents, accepted.proposal.selection or "")
-            implementer = Implementer(session, accepted, check_config("quick"))
+            implementer = Implementer(session, accepted, session_check_config("quick"))
             work = implementer.run(work)
             stage = "check"
             design = design_of(session, work, accepted)
@@ -111,7 +102,7 @@ class LLMDesigner:
         from genesys.gau.checker import check_design
 
         implementer.checked += 1
-        implementer.last_report = check_design(design, check_config(self.spec.check_scale)).to_model()
+        implementer.last_report = check_design(design, session_check_config(self.spec.check_scale)).to_model()
         return implementer.last_report
 
     @staticmethod

@@ -175,9 +175,9 @@ class Implementer:
                     failed_rounds, failures = self._failed(failed_rounds, failures, unit, f"planner: {err.error}")
                     continue
                 unit = plan.unit
-            done, verdict = self._round(work, unit, plan)
-            if done is not None:
-                work = done
+            written, verdict = self._round(work, unit, plan)
+            if written is not None:
+                work = written
                 continue
             failed_rounds, failures = self._failed(failed_rounds, failures, unit, verdict.summary())
         return work
@@ -206,11 +206,11 @@ class Implementer:
         feedback: list[str] = []
         verdict = Verdict(False, "coder", "no attempt", unit)
         for attempt in range(1, self.limits.coder_attempts + 1):
-            candidate, verdict = self._attempt(work, unit, plan, feedback)
+            made, verdict = self._attempt(work, unit, plan, feedback)
             s.record({"event": "check", "unit": unit, "attempt": attempt, "passed": verdict.passed,
                       "check": verdict.check, "where": {"unit": verdict.unit, "line": verdict.line},
                       "message": verdict.message[:2000]})
-            if candidate is not None:
-                return candidate, verdict
+            if made is not None:
+                return made, verdict
             feedback.append(verdict.summary())
         return None, verdict
