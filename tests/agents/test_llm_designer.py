@@ -269,3 +269,31 @@ def test_a_gp_session_never_imports_litellm(store, tmp_path):
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.stdout.strip().splitlines()[-1] == "CLEAN", done.stdout + done.stderr
     assert (store / "demo/designs/g1/outcome.json").exists()
+
+
+def test_the_proposer_sees_its_parents_fitness_per_rung_and_their_earlier_children(store, knowledge, seeds):
+    from result_builders import build_result
+
+    for name, result in [("v1", build_result("gpt2", "cpu-1", fitness=0.3781)),
+                         ("v2", build_result("gpt2", "cpu-2", fitness=0.4012)),
+                         ("v3", build_result("gpt2", "cpu-3", "failed", reason="diverged")),
+                         ("v4", build_result("retnet", "cpu-1", fitness=0.2947))]:
+        path = store / "demo" / "verifications" / name / "result.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(result.to_json())
+    child = seeds["retnet"].model_copy(deep=True)
+    child.metadata.name, child.spec.parents, child.spec.operation = "gpt2-kid", ["gpt2"], "mutation"
+    child.spec.proposal.title = "Channel gate on the MLP output"  # the idea the scripted proposal has again
+    child.spec.proposal.abstract = "A learned sigmoid gate per channel scales what the MLP writes to the residual."
+    (store / "demo" / "designs" / "gpt2-kid").mkdir()
+    (store / "demo" / "designs" / "gpt2-kid" / "design.yaml").write_text(dump_manifest(child))
+    with ScriptedLLM() as llm:
+        llm.script(model("proposer"), [proposal()])
+        llm.script(model("reviewer"), [review(1.0)])
+        run(store, llm_designer(llm.url, limits={"proposalAttempts": 1, "searchRounds": 0}), knowledge)
+        prompt = llm.requests_for(model("proposer"))[0].messages[-1]["content"]
+        novelty = llm.requests_for(model("reviewer"))[0].messages[-1]["content"]
+    assert "Fitness per rung: cpu-1 0.3781, cpu-2 0.4012\n" in prompt  # failed runs and other designs left out
+    assert "- gpt2-kid: " in prompt.split("# Designs already made from these parents")[1]
+    # the reviewer's novelty check puts the earlier proposal on the same idea first
+    assert novelty.split("# The most similar earlier proposals\n")[1].startswith("- gpt2-kid: Channel gate on")

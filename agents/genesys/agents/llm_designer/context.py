@@ -35,7 +35,8 @@ def design_view(design: Design, scores: dict[str, float] | None = None, code: bo
     return {"name": design.name, "title": proposal.title if proposal else design.name,
             "abstract": (proposal.abstract if proposal else "").strip(), "operation": design.spec.operation,
             "compact": compact(tree), "outline": outline(tree), "units": units if code else [],
-            "scores": dict(sorted((scores or {}).items()))}
+            "scores": dict(sorted((scores or {}).items())),
+            "scores_text": ", ".join(f"{rung} {f:.4f}" for rung, f in sorted((scores or {}).items()))}
 
 
 def siblings(parents: Sequence[Design], existing: Sequence[Design]) -> list[dict[str, Any]]:
