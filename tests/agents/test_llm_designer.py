@@ -35,6 +35,7 @@ from llm_session_fixtures import (
     proposal,
     review,
     script_mutation,
+    search,
 )
 from scripted_llm import CANARY_KEY, ScriptedLLM, fault, slow, text
 
@@ -297,3 +298,17 @@ def test_the_proposer_sees_its_parents_fitness_per_rung_and_their_earlier_childr
     assert "- gpt2-kid: " in prompt.split("# Designs already made from these parents")[1]
     # the reviewer's novelty check puts the earlier proposal on the same idea first
     assert novelty.split("# The most similar earlier proposals\n")[1].startswith("- gpt2-kid: Channel gate on")
+
+
+def test_the_reviewer_may_search_within_the_rounds(store, knowledge):
+    with ScriptedLLM() as llm:
+        llm.script(model("proposer"), [proposal()])
+        llm.script(model("reviewer"), [search("gated residual writes"), search("more, past the limit"), review(1.0)])
+        outcome, out = run(store, llm_designer(llm.url, limits={"proposalAttempts": 1, "searchRounds": 1}),
+                           knowledge)
+        prompts = [r.messages for r in llm.requests_for(model("reviewer"))]
+    assert 'Search "gated residual writes"' in prompts[1][-1]["content"] and "1 search round(s) left" in \
+        prompts[0][-1]["content"]
+    assert "no search rounds are left" in prompts[2][-1]["content"]  # the second search was repaired
+    assert [e["queries"] for e in events(out) if e["event"] == "search"] == [["gated residual writes"]]
+    assert outcome.stage == "proposal"

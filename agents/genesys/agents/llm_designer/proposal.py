@@ -1,14 +1,15 @@
 """Proposal: the proposer writes, the reviewer rates, until a proposal reaches the threshold.
 
 The proposer sees its parents (proposals, trees, code, fitness per rung), their earlier
-children, the unit library and papers from the knowledge engine, and may ask for up to
-`searchRounds` more searches before it writes. The reviewer sees the proposal, papers
-found for it and the most similar earlier proposals (for novelty), and rates 0-5; a
-proposal below `reviewerThreshold` goes back to the proposer with its review.
+children, the unit library and papers from the knowledge engine. The reviewer sees the
+proposal, papers found for it and the most similar earlier proposals (for novelty), and
+rates 0-5; a proposal below `reviewerThreshold` goes back to the proposer with its review.
+Both may ask for up to `searchRounds` rounds of further searches before they answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,8 @@ from genesys.agents.llm_designer.replies import (
     ReviewReply,
     SearchRequest,
     ask,
-    parse_json,
     parse_proposal,
+    parse_review,
 )
 from genesys.agents.llm_designer.session import LLMSession, SessionStop
 from genesys.api import Proposal
@@ -43,48 +44,53 @@ class Accepted:
                         body="\n\n".join(b for b in body if b), rating=self.review.rating)
 
 
-def _selection_check(session: LLMSession, searches_left: int):
-    """The proposer's reply must be usable: a search while rounds remain, else a proposal naming a real unit."""
-    def check(reply: ProposalReply | SearchRequest) -> None:
-        if isinstance(reply, SearchRequest):
-            if searches_left <= 0:
-                raise ValueError("no search rounds are left: write the proposal now")
-            return
-        session.validate_selection(reply.selection)
+def searching(session: LLMSession, role: str, task: str, first_query: str, parse: Callable[[str], Any],
+              check: Callable[[Any], None] | None = None, **context: Any) -> Any:
+    """Ask `role`, which sees papers found for `first_query` and may ask for more searches (at most
+    `searchRounds` rounds of up to 5 queries) before it answers; its final answer (raises ReplyError, LLMError)."""
+    searches = [{"query": first_query, "papers": paper_hits(session.knowledge.search(first_query, PAPERS_PER_SEARCH))}]
+    rounds = session.spec.limits.search_rounds
+    while True:
+        left = rounds - (len(searches) - 1)
 
-    return check
+        def usable(reply: Any, left: int = left) -> None:
+            if isinstance(reply, SearchRequest):
+                if left <= 0:
+                    raise ValueError("no search rounds are left: answer the task now")
+            elif check is not None:
+                check(reply)
+
+        messages, ref = session.prompts.render(role, task, searches=searches, searches_left=left, **context)
+        reply = ask(session, role, messages, ref, parse, usable)
+        if not isinstance(reply, SearchRequest):
+            return reply
+        for query in reply.search:
+            searches.append({"query": query, "papers": paper_hits(session.knowledge.search(query, PAPERS_PER_SEARCH))})
+        session.record({"event": "search", "role": role, "queries": reply.search})
 
 
 def write_proposal(session: LLMSession, reviews: list[dict[str, Any]]) -> ProposalReply:
     """One proposal, after the searches the proposer asks for (raises ReplyError, LLMError)."""
     request = session.request
     seed_query = "; ".join(p["title"] for p in session.parent_views) or "a new language model block"
-    searches = [{"query": seed_query, "papers": paper_hits(session.knowledge.search(seed_query, PAPERS_PER_SEARCH))}]
-    rounds = session.spec.limits.search_rounds
-    while True:
-        messages, ref = session.prompts.render(
-            "proposer", "propose", operation=request.operation, parents=session.parent_views,
-            siblings=session.sibling_views, library=session.library_rows, searches=searches, reviews=reviews,
-            searches_left=rounds - (len(searches) - 1), selection_hint=session.selection_hint())
-        reply = ask(session, "proposer", messages, ref, parse_proposal,
-                    _selection_check(session, rounds - (len(searches) - 1)))
-        if isinstance(reply, ProposalReply):
-            return reply
-        for query in reply.search:
-            searches.append({"query": query, "papers": paper_hits(session.knowledge.search(query, PAPERS_PER_SEARCH))})
-        session.record({"event": "search", "role": "proposer", "queries": reply.search})
+    reply: ProposalReply = searching(
+        session, "proposer", "propose", seed_query, parse_proposal,
+        lambda r: session.validate_selection(r.selection), operation=request.operation,
+        parents=session.parent_views, siblings=session.sibling_views, library=session.library_rows,
+        reviews=reviews, selection_hint=session.selection_hint())
+    return reply
 
 
 def review(session: LLMSession, proposal: ProposalReply) -> ReviewReply:
-    text = f"{proposal.title}. {proposal.motivation}"
-    papers = paper_hits(session.knowledge.search(text, PAPERS_PER_SEARCH))
+    """The reviewer's rating, after its searches; it sees the most similar earlier proposals (novelty)."""
     draft = Proposal(title=proposal.title, abstract=proposal.motivation)
     similar = [{"name": h.name, "title": h.title, "similarity": round(h.cosine, 3)}
                for h in session.designs.similar_to(draft, k=SIMILAR_PROPOSALS)]
-    messages, ref = session.prompts.render(
-        "reviewer", "review", operation=session.request.operation, parents=session.parent_views, proposal=proposal,
-        papers=papers, similar=similar, threshold=session.spec.limits.reviewer_threshold)
-    return ask(session, "reviewer", messages, ref, lambda text: parse_json(text, ReviewReply))
+    reply: ReviewReply = searching(
+        session, "reviewer", "review", f"{proposal.title}. {proposal.motivation}", parse_review,
+        operation=session.request.operation, parents=session.parent_views, proposal=proposal, similar=similar,
+        threshold=session.spec.limits.reviewer_threshold)
+    return reply
 
 
 def propose(session: LLMSession) -> Accepted:

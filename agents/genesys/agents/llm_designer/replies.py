@@ -129,11 +129,19 @@ def parse_code(text: str) -> CodeReply:
     return CodeReply(units=blocks, rationale=PYTHON_FENCE.sub("", text).strip())
 
 
-def parse_proposal(text: str) -> ProposalReply | SearchRequest:
-    data = json_object(text)
-    if "search" in data and "title" not in data:
-        return parse_json(text, SearchRequest)
-    return parse_json(text, ProposalReply)
+def or_search(model: type[T], key: str) -> Callable[[str], T | SearchRequest]:
+    """A parser of `model`, or of a search request when the reply has `search` and not `key`."""
+    def parse(text: str) -> T | SearchRequest:
+        data = json_object(text)
+        if "search" in data and key not in data:
+            return parse_json(text, SearchRequest)
+        return parse_json(text, model)
+
+    return parse
+
+
+parse_proposal = or_search(ProposalReply, "title")
+parse_review = or_search(ReviewReply, "rating")
 
 
 class Asker(Protocol):
