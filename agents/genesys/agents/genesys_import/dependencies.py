@@ -1,0 +1,138 @@
+"""Rewrites of the third-party imports Genesys designs use into what genesys-lm units may use.
+
+- `transformers.utils.logging` and its logger: removed (logging is no part of a unit's computation);
+- `transformers.activations.ACT2FN`: a table of the same activations from torch, in the unit;
+- an optional-kernel import inside try/except (causal_conv1d, flash_attn, ...): the except branch,
+  i.e. the torch fallback the unit already has;
+- `torchtune.modules.RMSNorm`: torch.nn.RMSNorm (same arguments by position; a warning);
+- `torch.utils._pytree.tree_map` (private torch API): a small function over dicts, lists and tuples.
+Everything else is left for the format check to accept or refuse by name.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from genesys.agents.genesys_import.rewrite import Note, edit_spans, parse_unit
+
+ACTIVATIONS = '''ACT2FN = {  # transformers' activation table, from torch
+    "gelu": F.gelu,
+    "gelu_new": functools.partial(F.gelu, approximate="tanh"),
+    "gelu_pytorch_tanh": functools.partial(F.gelu, approximate="tanh"),
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+}
+'''
+
+
+def _replace_statements(code: str, spans: list[tuple[int, int, str]]) -> str:
+    """Replace whole-statement line spans (first line, last line, new text), bottom up."""
+    lines = code.splitlines(keepends=True)
+    for start, end, text in sorted(spans, reverse=True):
+        indent = lines[start - 1][:len(lines[start - 1]) - len(lines[start - 1].lstrip())]
+        new = "".join(indent + line + "\n" if line else "\n" for line in text.splitlines()) if text else ""
+        lines[start - 1:end] = [new] if new else []
+    return "".join(lines)
+
+
+def _is_logger_call(node: ast.stmt) -> bool:
+    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Attribute) and isinstance(node.value.func.value, ast.Name)
+            and node.value.func.value.id == "logger")
+
+
+def rewrite_logging(code: str, unit: str) -> tuple[str, list[Note]]:
+    module = parse_unit(code, unit)
+    spans: list[tuple[int, int, str]] = []
+    for node in ast.walk(module):
+        bodies = [getattr(node, f, None) for f in ("body", "orelse", "finalbody")]
+        for body in (b for b in bodies if isinstance(b, list)):
+            for stmt in body:
+                drop = (isinstance(stmt, ast.ImportFrom) and stmt.module == "transformers.utils"
+                        and [a.name for a in stmt.names] == ["logging"])
+                drop |= (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                         and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id == "logger")
+                drop |= _is_logger_call(stmt)
+                if drop:
+                    assert stmt.end_lineno is not None
+                    only = all(s is stmt or _is_logger_call(s) for s in body) and node is not module
+                    spans.append((stmt.lineno, stmt.end_lineno, "pass" if only and stmt is body[0] else ""))
+    if not spans:
+        return code, []
+    return _replace_statements(code, spans), [Note(unit, "dependency", "transformers logging and its logger removed")]
+
+
+def rewrite_activations(code: str, unit: str) -> tuple[str, list[Note]]:
+    module = parse_unit(code, unit)
+    for node in module.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "transformers.activations" \
+                and [a.name for a in node.names] == ["ACT2FN"]:
+            assert node.end_lineno is not None
+            text = "import functools\n\nimport torch\nimport torch.nn.functional as F\n\n" + ACTIVATIONS
+            code = _replace_statements(code, [(node.lineno, node.end_lineno, text)])
+            return code, [Note(unit, "dependency", "transformers ACT2FN -> the same activations from torch")]
+    return code, []
+
+
+def rewrite_optional_kernels(code: str, unit: str) -> tuple[str, list[Note]]:
+    """try: import a kernel / except: fallback  ->  the fallback."""
+    module = parse_unit(code, unit)
+    spans: list[tuple[int, int, str]] = []
+    names: list[str] = []
+    for node in module.body:
+        if isinstance(node, ast.Try) and node.body and all(isinstance(s, (ast.Import, ast.ImportFrom))
+                                                           for s in node.body) and len(node.handlers) == 1:
+            fallback = "\n".join(ast.unparse(s) for s in node.handlers[0].body if not isinstance(s, ast.Pass))
+            assert node.end_lineno is not None
+            spans.append((node.lineno, node.end_lineno, fallback))
+            names += [(s.module or "") if isinstance(s, ast.ImportFrom) else s.names[0].name
+                      for s in node.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+    if not spans:
+        return code, []
+    return _replace_statements(code, spans), [Note(unit, "dependency", f"optional kernel {', '.join(names)}: "
+                                                                       "its torch fallback is used")]
+
+
+def rewrite_torchtune(code: str, unit: str) -> tuple[str, list[Note]]:
+    module = parse_unit(code, unit)
+    edits = []
+    for node in module.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "torchtune.modules" \
+                and [a.name for a in node.names] == ["RMSNorm"] and node.lineno == node.end_lineno:
+            edits.append((node.lineno, node.col_offset, node.end_col_offset or 0, "from torch.nn import RMSNorm"))
+    if not edits:
+        return code, []
+    return edit_spans(code, edits), [Note(unit, "dependency", "torchtune RMSNorm -> torch.nn.RMSNorm (same positional "
+                                                         "arguments; check keyword ones)", warning=True)]
+
+
+TREE_MAP = '''def tree_map(fn, tree):  # torch.utils._pytree.tree_map over dicts, lists and tuples
+    if isinstance(tree, dict):
+        return {k: tree_map(fn, v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(tree_map(fn, v) for v in tree)
+    return fn(tree)
+'''
+
+
+def rewrite_tree_map(code: str, unit: str) -> tuple[str, list[Note]]:
+    module = parse_unit(code, unit)
+    for node in module.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "torch.utils._pytree" \
+                and [a.name for a in node.names] == ["tree_map"]:
+            assert node.end_lineno is not None
+            code = _replace_statements(code, [(node.lineno, node.end_lineno, "")])
+            return code.rstrip("\n") + "\n\n\n" + TREE_MAP, [
+                Note(unit, "dependency", "torch.utils._pytree.tree_map (private API) -> a local tree_map")]
+    return code, []
+
+
+def rewrite_dependencies(code: str, unit: str) -> tuple[str, list[Note]]:
+    notes: list[Note] = []
+    for step in (rewrite_optional_kernels, rewrite_logging, rewrite_activations, rewrite_torchtune, rewrite_tree_map):
+        code, more = step(code, unit)
+        notes += more
+    return code, notes
