@@ -1,4 +1,4 @@
-"""`genesys library ...`: the seed designs and the unit library."""
+"""`genesys library ...`: the seed designs, the unit library, and importing the Genesys paper's designs."""
 
 from __future__ import annotations
 
@@ -110,3 +110,53 @@ def export(
             path = out_dir / f"{design.name}.yaml"
             path.write_text(dump_manifest(design), encoding="utf-8")
             console.print(f"wrote {path}")
+
+
+@app.command("import-genesys")
+def import_genesys(
+    paths: list[Path] = typer.Argument(..., help="Genesys checkout folders or files: implementation.json trees, "
+                                                  "core/<seed>/units folders, or folders holding them."),
+    out: Path = typer.Option(..., "--out", help="Where to write DESIGN.yaml files, gautests/ and import-report.json."),
+) -> None:
+    """Import the Genesys paper's designs (allenai/genesys) as Design manifests, by mechanical rewrites only."""
+    import json
+
+    from genesys.agents.genesys_import import LayoutError, import_designs
+    from genesys.api import dump_manifest
+    from genesys.cli.errors import usage_error
+
+    try:
+        items = import_designs(paths)
+    except LayoutError as err:
+        raise usage_error(f"{err}; point import-genesys at a Genesys checkout (e.g. model_discovery/)") from None
+    if not items:
+        raise usage_error(f"no Genesys designs under {', '.join(map(str, paths))}: expected implementation.json "
+                          "files or units/metadata.yaml folders")
+    out.mkdir(parents=True, exist_ok=True)
+    report = []
+    for item in items:
+        entry: dict[str, object] = {"source": str(item.source)}
+        if item.converted is not None:
+            design = item.converted.design
+            (out / f"{design.name}.yaml").write_text(dump_manifest(design), encoding="utf-8")
+            for unit, tests in item.converted.tests.items():
+                path = out / "gautests" / design.name / f"{unit}.py"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(tests, encoding="utf-8")
+            entry.update(design=design.name, rewrites=[n.text() for n in item.converted.notes])
+            warnings = [n.text() for n in item.converted.notes if n.warning]
+            console.print(f"imported {design.name} ({len(item.converted.notes)} rewrites"
+                          + (f", {len(warnings)} warnings" if warnings else "") + ")")
+        elif item.duplicate_of is not None:
+            entry["duplicate_of"] = item.duplicate_of
+        else:
+            entry["blocked"] = item.blocked
+            console.print(f"[yellow]blocked[/] {item.source}: {item.blocked}", soft_wrap=True)
+        report.append(entry)
+    (out / "import-report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    imported = sum(1 for i in items if i.converted)
+    distinct = sum(1 for i in items if i.duplicate_of is None)
+    console.print(f"imported {imported} of {distinct} distinct designs ({len(items) - distinct} identical copies "
+                  f"skipped) into {out}; details in {out / 'import-report.json'}")
+    if not imported:
+        raise typer.Exit(1)

@@ -3,6 +3,7 @@
     genesys library seeds            # the seed designs and their sizes
     genesys library units            # the unit library, by role
     genesys library export DIR       # write the seeds as Design manifests
+    genesys library import-genesys GENESYS/model_discovery --out DIR   # the Genesys paper's designs
     genesys check DESIGN.yaml        # the symbolic checker
     genesys verify DESIGN.yaml --rung cpu-1 --out DIR   # train + evaluate one design
     genesys design --evolution EVO.yaml --store DIR --name N --operation mutation --parents P --out DIR/..
