@@ -1,7 +1,7 @@
 """Does our fitness rank designs as the Genesys paper's own evaluation did?
 
     python benchmarks/genesys_rank_agreement.py ~/genesys               # every tree with a 14M result
-    python benchmarks/genesys_rank_agreement.py ~/genesys --limit 12 --rung cpu-1 --out /tmp/agreement
+    python benchmarks/genesys_rank_agreement.py ~/genesys --limit 12 --set tokens=262144 --out /tmp/agreement
 
 Imports the designs of a Genesys checkout (allenai/genesys: model_discovery/agents/bench_data and
 model/library/core) with `genesys library import-genesys`'s code, keeps those with Genesys's own
@@ -67,7 +67,7 @@ def candidates(checkout: Path) -> tuple[list[Any], dict[str, Any]]:
     return sorted(scored, key=lambda d: d.name), counts
 
 
-def verify(design: Any, rung: str, out: Path, timeout: float) -> dict[str, Any]:
+def verify(design: Any, rung: str, out: Path, timeout: float, overrides: list[str]) -> dict[str, Any]:
     from genesys.api import dump_manifest
     from genesys.api.results import VerificationResult
 
@@ -77,8 +77,9 @@ def verify(design: Any, rung: str, out: Path, timeout: float) -> dict[str, Any]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     start = time.monotonic()
     try:
-        subprocess.run([sys.executable, "-m", "genesys.cli", "verify", str(folder / "design.yaml"), "--rung", rung,
-                        "--out", str(folder / "run")], env=env, capture_output=True, timeout=timeout, check=False)
+        command = [sys.executable, "-m", "genesys.cli", "verify", str(folder / "design.yaml"), "--rung", rung,
+                   "--out", str(folder / "run"), *[a for o in overrides for a in ("--set", o)]]
+        subprocess.run(command, env=env, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"status": "failed", "reason": "timeout", "seconds": timeout}
     result_file = folder / "run" / "result.json"
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="only the first N designs with a 14M result (0: all)")
     ap.add_argument("--out", type=Path, default=Path("genesys-agreement"), help="working folder (kept)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per verification")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="override a rung field for every verification, e.g. --set tokens=262144 (repeatable)")
     args = ap.parse_args(argv)
     if not args.checkout.exists():
         ap.error(f"{args.checkout}: no such folder; pass a checkout of github.com/allenai/genesys")
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         scored = scored[:args.limit]
     pairs, failures = [], Counter()
     for n, design in enumerate(scored, 1):
-        outcome = verify(design, args.rung, args.out, args.timeout)
+        outcome = verify(design, args.rung, args.out, args.timeout, args.overrides)
         genesys = json.loads(design.metadata.annotations["genesys.dev/genesys-scores"])[SCALE]
         print(f"{n}/{len(scored)} {design.name}: {outcome}", file=sys.stderr)
         if outcome["status"] == "succeeded" and outcome.get("fitness") is not None:
@@ -113,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             failures[str(outcome.get("reason"))] += 1
     rho = spearman([p["fitness"] for p in pairs], [p[f"genesys_{SCALE}"] for p in pairs])
-    print(json.dumps({**counts, "tried": len(scored), "rung": args.rung, "verified": len(pairs),
+    print(json.dumps({**counts, "tried": len(scored), "rung": args.rung, "overrides": args.overrides,
+                      "verified": len(pairs),
                       "failures": dict(failures), "n": len(pairs), "spearman": rho, "pairs": pairs}, indent=2))
     return 0
 
