@@ -9,7 +9,14 @@ from __future__ import annotations
 import keyword
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from genesys.api.common import API_VERSION, Conditions, ObjectMeta, Strict
 from genesys.api.vocabulary import DesignFailure, DesignPhase, Operation
@@ -123,6 +130,18 @@ def _tree_set_once(schema: dict[str, Any]) -> None:
     ]
 
 
+Semantics = Literal["genesys-lm", "genesys"]
+
+# What every unit constructor receives by name; a design-level kwarg with one of these
+# names would be passed twice.
+RESERVED_KWARGS = ("embed_dim", "block_loc", "kwarg_all", "device", "dtype")
+
+
+def _immutable(field: str) -> dict[str, Any]:
+    # What the LM is built from: changed, it is a different design and its fitness no longer its own.
+    return {"rule": "self == oldSelf", "message": f"spec.{field} is immutable: create a new Design instead"}
+
+
 class DesignSpec(Strict):
     model_config = ConfigDict(json_schema_extra=_tree_set_once)
 
@@ -130,10 +149,53 @@ class DesignSpec(Strict):
     parents: list[str] = Field(default_factory=list)
     operation: Operation = "seed"
     proposal: Proposal | None = None
-    # A changed tree is a different design, so its fitness would no longer be its own.
-    tree: DesignTree = Field(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "self == oldSelf", "message": "spec.tree is immutable: create a new Design instead"},
-    ]})
+    tree: DesignTree = Field(json_schema_extra={"x-kubernetes-validations": [_immutable("tree")]})
+    semantics: Semantics = Field(
+        default="genesys-lm",
+        description=(
+            "how the units run. genesys-lm: a `**Z` parameter of `_forward` receives all of Z, all blocks "
+            "share one kwarg_all, every Linear gets GPT-2 init and then each unit's `_init_weights`. "
+            "genesys (as the Genesys code runs designs): `_forward` receives only the Z entries its "
+            "parameters name, each block gets its own copy of kwarg_all, units keep their own init"
+        ),
+        json_schema_extra={"x-kubernetes-validations": [_immutable("semantics")]},
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=256,  # bounds the CEL rule's cost estimate, which the API server checks
+        description=(
+            "the design's merged unit args (Genesys's gab_config): every block's kwarg_all starts from "
+            "these, so every unit receives them as keyword arguments; a unit's own args take precedence"
+        ),
+        json_schema_extra={"x-kubernetes-validations": [
+            _immutable("kwargs"),
+            {"rule": "self.all(k, !(k in " + str(list(RESERVED_KWARGS)) + "))",
+             "message": "spec.kwargs cannot set " + ", ".join(RESERVED_KWARGS) + ": every unit receives them already"},
+        ]},
+    )
+
+    @model_serializer(mode="wrap")
+    def _default_semantics_unwritten(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Manifests of genesys-lm designs read as they did before the field existed.
+        data: dict[str, Any] = handler(self)
+        if data.get("semantics") == "genesys-lm":
+            del data["semantics"]
+        return data
+
+    @field_validator("kwargs")
+    @classmethod
+    def _kwarg_names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in v:
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise ValueError(
+                    f"kwargs key {name!r} must be a Python identifier: units receive it as a keyword argument"
+                )
+            if name in RESERVED_KWARGS:
+                raise ValueError(
+                    f"kwargs cannot set {name!r}: every unit receives {', '.join(RESERVED_KWARGS)} already; "
+                    "remove it"
+                )
+        return v
 
 
 class DesignStatus(Strict):
