@@ -44,10 +44,18 @@ class GAUBase(nn.Module):
     Weight init: the LM applies GPT-2 init to every nn.Linear/nn.Embedding, then
     calls `_init_weights()` of each unit, so custom init of Linear layers goes there.
     Linear layers named as in RESIDUAL_PROJECTION_NAMES get the scaled residual init.
+
+    A design with `semantics: genesys` runs its units as the Genesys code does (see
+    `set_semantics`): `_forward` receives only the Z entries named by its parameters,
+    so `**Z` alone receives nothing.
     """
 
     # Names of Z entries `_forward` accepts; None means all (it has **kwargs).
     _z_names: ClassVar[frozenset[str] | None] = None
+    # The same under Genesys semantics: every parameter name after X, `**Z`'s own name included.
+    _signature_names: ClassVar[frozenset[str]] = frozenset()
+    # Set on built units by `set_semantics`; False is genesys-lm semantics.
+    _genesys_semantics: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -56,6 +64,7 @@ class GAUBase(nn.Module):
                 f"unit {cls.__name__} overrides forward(); implement _forward(self, X, **Z) instead"
             )
         params = list(inspect.signature(cls._forward).parameters.values())[2:]  # self, X
+        cls._signature_names = frozenset(p.name for p in params)
         if any(p.kind is p.VAR_KEYWORD for p in params):
             cls._z_names = None
         else:
@@ -76,7 +85,7 @@ class GAUBase(nn.Module):
         """Hook for custom initialization, called after the LM's GPT-2 init."""
 
     def forward(self, X: torch.Tensor, **Z: Any) -> tuple[torch.Tensor, dict[str, Any]]:
-        names = self._z_names
+        names = self._signature_names if self._genesys_semantics else self._z_names
         out = self._forward(X, **(Z if names is None else {k: v for k, v in Z.items() if k in names}))
         if isinstance(out, tuple):
             if len(out) != 2 or not isinstance(out[1], dict):
@@ -95,6 +104,20 @@ class GAUBase(nn.Module):
                 f"{tuple(X.shape)}, got {got}"
             )
         return Y, Z
+
+
+def set_semantics(module: nn.Module, semantics: str) -> None:
+    """Make every unit in `module` run with a design's semantics ("genesys-lm" or "genesys").
+
+    Under "genesys", as in the Genesys code, `_forward` receives the Z entries whose
+    names are among its parameter names, so a `_forward(self, X, **Z)` receives none
+    (but an entry named "Z" would land in it).
+    """
+    if semantics not in ("genesys-lm", "genesys"):
+        raise ValueError(f"unknown semantics {semantics!r}: use 'genesys-lm' or 'genesys'")
+    for unit in module.modules():
+        if isinstance(unit, GAUBase):
+            unit._genesys_semantics = semantics == "genesys"
 
 
 def identity_unit(name: str) -> type[GAUBase]:
