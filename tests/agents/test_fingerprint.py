@@ -43,3 +43,14 @@ def test_a_code_change_and_each_seed_differ(seeds):
     code = gpt2.spec.tree.units["GatedMLP"].code.replace("self.act(gate) * up", "self.act(up) * gate")
     assert fingerprint(_with_unit(gpt2, "GatedMLP", code=code)) != fingerprint(gpt2)
     assert len({fingerprint(s) for s in seeds.values()}) == len(seeds)
+
+
+def test_the_same_tree_under_genesys_semantics_is_another_design(seeds):
+    from genesys.agents.fingerprint import inherited
+
+    gpt2 = seeds["gpt2"]
+    genesys = gpt2.model_copy(update={"spec": gpt2.spec.model_copy(update={"semantics": "genesys"})})
+    with_kwargs = gpt2.model_copy(update={"spec": gpt2.spec.model_copy(update={"kwargs": {"eps": 1e-6}})})
+    assert len({fingerprint(gpt2), fingerprint(genesys), fingerprint(with_kwargs)}) == 3
+    assert inherited([genesys, gpt2]) == {"semantics": "genesys", "kwargs": {}} and inherited([]) == {}
+

@@ -41,7 +41,9 @@ def test_an_implementation_json_imports_with_every_rewrite_reported(tmp_path):
     assert "causal_conv1d_fn = None" in mixer and "try:" not in mixer
     assert "CHILDREN_DECLARATIONS = []" in norm
     assert any(n.warning and n.rewrite == "call-override" for n in converted.notes)
-    assert units["Mixer"].args == {"kernel": 3} and design.spec.tree.root == "Block"
+    # Genesys semantics, with the units' args as the design-level kwargs every block's kwarg_all starts from
+    assert design.spec.semantics == "genesys" and design.spec.kwargs == {"kernel": 3}
+    assert units["Mixer"].args == {} and design.spec.tree.root == "Block"
     # provenance rides on the manifest
     notes = design.metadata.annotations
     assert notes["genesys.dev/genesys-status"] == "implemented" and notes["genesys.dev/genesys-seeds"] == "gpt2"

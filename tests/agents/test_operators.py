@@ -200,3 +200,11 @@ def test_mixer_only_blocks_keep_their_own_mixer(seeds):
         if "Mamba2Block" in units:
             mixers = [innermost(units, c) for c in units["Mamba2Block"].children if role_of(c) == "token_mixer"]
             assert mixers == ["Mamba2Mixer"], design.spec.proposal.title
+
+
+def test_children_keep_the_semantics_of_the_parent_they_start_from(seeds):
+    parent = seeds["gpt2"].model_copy(update={"spec": seeds["gpt2"].spec.model_copy(
+        update={"semantics": "genesys", "kwargs": {"eps": 1e-6}})})
+    child = mutate(parent, "child", random.Random(0))
+    assert child.spec.semantics == "genesys" and child.spec.kwargs == {"eps": 1e-6}
+    assert scratch("s", random.Random(0)).spec.semantics == "genesys-lm"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from genesys.agents.unit_source import canonical_code, init_defaults, same_value
@@ -53,5 +54,17 @@ def tree_fingerprint(tree: DesignTree) -> str:
 
 
 def fingerprint(design: Design) -> str:
-    """A short hex digest of the design's normalised unit tree."""
-    return tree_fingerprint(design.spec.tree)
+    """A short hex digest of the design's normalised unit tree, and of how it runs when that is not the
+    default (spec.semantics genesys, spec.kwargs): the same tree under Genesys's semantics is another model."""
+    spec = design.spec
+    if spec.semantics == "genesys-lm" and not spec.kwargs:
+        return tree_fingerprint(spec.tree)
+    extra = json.dumps([spec.semantics, spec.kwargs], sort_keys=True, default=repr)
+    return hashlib.sha256((tree_fingerprint(spec.tree) + extra).encode("utf-8")).hexdigest()[:16]
+
+
+def inherited(parents: Sequence[Design]) -> dict[str, Any]:
+    """What a child takes from the parent whose tree it starts from (the first): semantics and kwargs."""
+    if not parents:
+        return {}
+    return {"semantics": parents[0].spec.semantics, "kwargs": dict(parents[0].spec.kwargs)}

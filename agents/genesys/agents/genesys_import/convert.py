@@ -85,7 +85,7 @@ def convert(tree: GenesysTree, taken: set[str], commit: str | None = None) -> Co
         code, more = rewrite_unit(unit.code, name, sources, children)
         notes += more
         try:
-            units[name] = UnitSpec(code=code, children=children, args=unit.args)
+            units[name] = UnitSpec(code=code, children=children)
         except ValidationError as err:
             raise ImportBlocked(f"unit {name}: {err.errors()[0]['msg'].removeprefix('Value error, ')}") from None
         if unit.tests:
@@ -113,8 +113,18 @@ def convert(tree: GenesysTree, taken: set[str], commit: str | None = None) -> Co
         raise ImportBlocked(err.errors()[0]["msg"].removeprefix("Value error, ")) from None
     design = Design(metadata=ObjectMeta(name=dns_name(tree.name, taken), annotations=annotations,
                                         labels={"genesys.dev/imported-from": "genesys"}),
-                    spec=DesignSpec(operation="seed", proposal=proposal, tree=design_tree))
+                    spec=DesignSpec(operation="seed", proposal=proposal, tree=design_tree, semantics="genesys",
+                                    kwargs=merged_args(tree, names)))
     return Converted(design, tests, notes)
+
+
+def merged_args(tree: GenesysTree, names: list[str]) -> dict[str, Any]:
+    """The units' args merged in tree order, later units winning: Genesys's design-level config, which
+    seeds every block's kwarg_all under Genesys semantics."""
+    merged: dict[str, Any] = {}
+    for name in names:
+        merged.update(tree.units[name].args)
+    return merged
 
 
 def _rating(value: Any) -> float | None:

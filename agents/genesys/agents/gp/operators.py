@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from genesys.agents.fingerprint import tree_fingerprint
+from genesys.agents.fingerprint import inherited, tree_fingerprint
 from genesys.agents.gp.grammar import (
     GraftError,
     Subtree,
@@ -55,7 +55,7 @@ def _design(name: str, operation: str, parents: Sequence[Design], tree: DesignTr
     return Design(
         metadata=ObjectMeta(name=name),
         spec=DesignSpec(evolution=evolution, parents=names, operation=operation,
-                        proposal=describe(operation, names, changes, tree), tree=tree),
+                        proposal=describe(operation, names, changes, tree), tree=tree, **inherited(parents)),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from genesys.agents.fingerprint import inherited
 from genesys.agents.llm_designer.proposal import Accepted
 from genesys.agents.llm_designer.replies import (
     CodeReply,
@@ -51,7 +52,8 @@ def design_of(session: LLMSession, work: WorkTree, accepted: Accepted) -> Design
     request = session.request
     return Design(metadata=ObjectMeta(name=request.name),
                   spec=DesignSpec(evolution=request.evolution, parents=[p.name for p in request.parents],
-                                  operation=request.operation, proposal=accepted.as_proposal(), tree=work.tree()))
+                                  operation=request.operation, proposal=accepted.as_proposal(), tree=work.tree(),
+                                  **inherited(request.parents)))
 
 
 class Implementer:
