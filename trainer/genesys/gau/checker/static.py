@@ -40,6 +40,7 @@ from genesys.gau.checker.unit_ast import (
     chain,
     child_instantiations,
     declared_children,
+    function_local_names,
     inner_attributes_and_callees,
 )
 
@@ -232,9 +233,10 @@ class UnitAnalyzer:
 
     def _safety(self, tree: ast.Module) -> None:
         inner, called = inner_attributes_and_callees(tree)
+        local = function_local_names(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Name):
-                self._name(node)
+                self._name(node, id(node) in local)
                 if node.id in ACCESSORS and id(node) not in called:
                     self.fail(node, f"`{node.id}` may only be called directly, with a literal attribute name")
             elif isinstance(node, ast.Attribute) and id(node) not in inner:
@@ -251,8 +253,9 @@ class UnitAnalyzer:
                 if isinstance(t, ast.Attribute) and isinstance(t.ctx, (ast.Store, ast.Del)):
                     self._attribute_write(t)
 
-    def _name(self, node: ast.Name) -> None:
-        if node.id in FORBIDDEN_NAMES:
+    def _name(self, node: ast.Name, local: bool) -> None:
+        # An argument or local variable named like a builtin (`def f(self, input)`) is not the builtin.
+        if node.id in FORBIDDEN_NAMES and not (local and not _is_dunder(node.id)):
             self.fail(node, f"`{node.id}` is not allowed in unit code (it reaches the interpreter or the file "
                             "system); a unit computes with tensors only")
         elif _is_dunder(node.id) and node.id not in ALLOWED_DUNDER_NAMES:
