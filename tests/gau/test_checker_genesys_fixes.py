@@ -11,7 +11,8 @@ import textwrap
 
 from genesys.api import Design, DesignSpec, DesignTree, ObjectMeta, UnitSpec
 from genesys.gau.checker import quick_config
-from genesys.gau.checker.probes import Probe, timed
+from genesys.gau.checker.causality import check_causality
+from genesys.gau.checker.probes import Probe, check_forward, timed
 from genesys.gau.checker.static import UnitAnalyzer
 from genesys.gau.library import library
 from genesys.gau.seeds import tree_from_library
@@ -125,3 +126,29 @@ def test_the_builtin_input_is_still_refused():
     for code in (called, default, other_method):
         found = format_failures(code)
         assert len(found) == 1 and "`input` is not allowed" in found[0], found
+
+
+# -- batch independence compares every row ------------------------------------------------
+
+# Genesys's TTT seed: a helper returns `self.conv(...)[0]`, batch row 0, which then
+# broadcasts over the batch: row 0 is itself, every other row gets row 0 added.
+ROW_ZERO_LEAK = CAUSAL.replace("    return self.out_proj(", "    return self._conv(v) + self.out_proj(") + \
+    "\ndef _conv(self, v):\n    return torch.tanh(v)[0]\n"
+
+
+def test_row_zero_mixed_into_every_row_is_a_batch_leak():
+    result = run(check_forward, planted(ROW_ZERO_LEAK))
+    assert result.status == "fail" and "batch leak from row 0" in result.message, result.message
+    assert "sequence 1 of 2" in result.message and result.details["batch_gaps"][0] == 0.0
+
+
+def test_causality_names_the_batch_leak_not_a_position():
+    result = run(check_causality, planted(ROW_ZERO_LEAK))
+    assert result.status == "fail" and "batch leak from row 0" in result.message, result.message
+    assert "depends on the input at position" not in result.message
+
+
+def test_batch_independent_design_passes_forward_and_causality():
+    for check in (check_forward, check_causality):
+        result = run(check, planted())
+        assert result.status == "pass", result.message

@@ -14,7 +14,15 @@ from typing import Any
 import torch
 
 from genesys.gau.base import GAUBase
-from genesys.gau.checker.probes import CheckFailed, Probe, describe_exception, run_blocks
+from genesys.gau.checker.probes import (
+    BATCH_RTOL,
+    CheckFailed,
+    Probe,
+    batch_gaps,
+    batch_leak_message,
+    describe_exception,
+    run_blocks,
+)
 from genesys.gau.checker.report import CheckResult
 from genesys.gau.composition import GAULanguageModel
 
@@ -119,6 +127,11 @@ def check_causality(probe: Probe) -> CheckResult:
     lm = probe.lm(cfg.d_model, cfg.causality_n_block)
     lm.train()  # the training-time path is the one that must not cheat
     details: dict[str, Any] = {"lengths": list(cfg.causality_lengths), "jacobian": {}, "perturbation": {}}
+    gaps = _batch_gaps(lm, cfg.vocab_size, min(cfg.causality_lengths), probe.generator(7))
+    if max(gaps) > BATCH_RTOL:
+        # Both tests batch sequences: a batch leak would show as a (wrong) position leak.
+        return CheckResult("causality", "fail", "causality cannot be judged: both tests run sequences side by side "
+                           f"in a batch, and {batch_leak_message(gaps)}", details={**details, "batch_gaps": gaps})
     for L in cfg.causality_lengths:
         ids = torch.randint(0, cfg.vocab_size, (1, L), generator=gen)
         X0 = lm.embedding(ids).detach()
@@ -175,6 +188,19 @@ def check_causality(probe: Probe) -> CheckResult:
     lengths = " and ".join(str(L) for L in cfg.causality_lengths)
     return CheckResult("causality", "pass", f"causal at every position of sequences of length {lengths} "
                        "(Jacobian) and at every cut tested by perturbation", details=details)
+
+
+def _batch_gaps(lm: GAULanguageModel, vocab_size: int, L: int, gen: torch.Generator) -> list[float]:
+    """batch_gaps of the blocks on two different sequences (eval mode: dropout would differ)."""
+    X = lm.embedding(torch.randint(0, vocab_size, (2, L), generator=gen)).detach()
+    lm.eval()
+    try:
+        with torch.no_grad():
+            return batch_gaps(lambda x: run_blocks(lm, x), X, run_blocks(lm, X))
+    except BaseException as err:
+        raise describe_exception(err, f"the batch-independence test at length {L}") from None
+    finally:
+        lm.train()
 
 
 def _try_localize(lm, X0, cut, gen, atol) -> str | None:
