@@ -152,3 +152,59 @@ def test_batch_independent_design_passes_forward_and_causality():
     for check in (check_forward, check_causality):
         result = run(check, planted())
         assert result.status == "pass", result.message
+
+
+# -- a leak that crosses blocks is reported as such ----------------------------------------
+
+# Block 0 hands a whole-sequence mean to the next block through Z; the next block adds it.
+# One block is causal (the Jacobian test's), two are not.
+Z_CARRIED_LEAK = '''
+def _forward(self, X, **Z):
+    v = self.in_proj(X)
+    n = torch.arange(1, X.shape[1] + 1, dtype=X.dtype).view(1, -1, 1)
+    Y = self.out_proj(torch.cumsum(v, dim=1) / n)
+    summary = Z.get("summary")
+    if summary is not None:
+        Y = Y + summary
+    return Y, {"summary": v.mean(dim=1, keepdim=True)}  # BUG: computed from every position
+'''
+# The same through the kwarg_all dict all blocks share: block 0 writes, later blocks read.
+ATTRIBUTE_CARRIED_LEAK = '''
+def _forward(self, X, **Z):
+    v = self.in_proj(X)
+    n = torch.arange(1, X.shape[1] + 1, dtype=X.dtype).view(1, -1, 1)
+    Y = self.out_proj(torch.cumsum(v, dim=1) / n)
+    if self.block_loc[0] == 0:
+        self.kwarg_all["summary"] = v.mean(dim=1, keepdim=True)  # BUG: computed from every position
+    else:
+        Y = Y + self.kwarg_all["summary"]
+    return Y
+'''
+DETACH_LEAK = '''
+def _forward(self, X, **Z):
+    v = self.in_proj(X)
+    n = torch.arange(1, X.shape[1] + 1, dtype=X.dtype).view(1, -1, 1)
+    future = v.flip(1).cumsum(1).flip(1).detach()  # BUG: suffix sums, hidden from gradients
+    return self.out_proj(torch.cumsum(v, dim=1) / n + 0.1 * future / n.flip(1))
+'''
+
+
+def test_leak_across_blocks_is_reported_as_such():
+    result = run(check_causality, planted(Z_CARRIED_LEAK))
+    assert result.status == "fail", result.message
+    assert "the leak appears only across blocks" in result.message, result.message
+    assert "non-differentiable path" not in result.message and ".detach()" not in result.message
+    assert "unit Mixer (blocks.1.mixer, block 1)" in result.message and "Z['summary']" in result.message
+    assert result.unit == "Mixer" and result.details["across_blocks"] is True
+
+
+def test_leak_carried_in_a_module_attribute_is_reported_across_blocks():
+    result = run(check_causality, planted(ATTRIBUTE_CARRIED_LEAK))
+    assert result.status == "fail" and "the leak appears only across blocks" in result.message, result.message
+    assert "unit Mixer (blocks.1.mixer, block 1)" in result.message and "module attribute" in result.message
+
+
+def test_leak_within_one_block_keeps_the_detach_hint():
+    result = run(check_causality, planted(DETACH_LEAK))
+    assert result.status == "fail" and "non-differentiable path" in result.message, result.message
+    assert "across blocks" not in result.message and result.unit == "Mixer"

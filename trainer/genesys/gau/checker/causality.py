@@ -9,6 +9,7 @@ future). A leak is traced to the innermost unit whose own output leaks.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -51,7 +52,7 @@ def jacobian_leaks(lm: GAULanguageModel, X0: torch.Tensor, group: int, gen: torc
 
 
 def perturbation_leaks(lm: GAULanguageModel, X0: torch.Tensor, cuts: list[int], gen: torch.Generator,
-                       atol: float) -> list[tuple[int, int, float]]:
+                       atol: float, n_block: int | None = None) -> list[tuple[int, int, float]]:
     """(cut, first changed position, relative change) for cuts where changing inputs after the cut
     changes outputs at or before it. Catches leaks gradients cannot see (.detach(), argmax, indexing)."""
     X = X0.repeat(1 + len(cuts), 1, 1)
@@ -59,7 +60,7 @@ def perturbation_leaks(lm: GAULanguageModel, X0: torch.Tensor, cuts: list[int], 
     for i, c in enumerate(cuts):
         X[i + 1, c + 1 :] = noise[i, c + 1 :]
     with torch.no_grad():
-        Y = run_blocks(lm, X)
+        Y = run_blocks(lm, X, n_block)
     scale = Y[0].abs().max().clamp_min(1e-6)
     leaks = []
     for i, c in enumerate(cuts):
@@ -113,6 +114,62 @@ def localize_leak(lm: GAULanguageModel, X0: torch.Tensor, cut: int, gen: torch.G
     name = next((n for n in leaking if not has_leaking_descendant(n)), leaking[0])
     module = block.get_submodule(name) if name else block
     return type(module).__name__ + (f" (block.{name})" if name else " (the block itself)")
+
+
+def _row_gap(T: torch.Tensor, L: int, cut: int) -> float:
+    """Relative difference between rows 0 and 1 of T at positions <= cut (all of T when it has no
+    sequence axis of length L)."""
+    if T.dim() >= 2 and T.shape[1] == L:
+        T = T[:, : cut + 1]
+    scale = T[0].abs().max().clamp_min(1e-6)
+    gap = (T[1] - T[0]).abs().max() / scale
+    return float(gap) if torch.isfinite(gap) else math.inf
+
+
+def localize_cross_block_leak(lm: GAULanguageModel, X0: torch.Tensor, cut: int, gen: torch.Generator,
+                              atol: float) -> tuple[str, str] | None:
+    """The first unit, in the order units return, whose output at positions <= cut changes when
+    the blocks' inputs after cut change: (its name and place, what it reads that carries the leak)."""
+    L = X0.shape[1]
+    X = X0.repeat(2, 1, 1)
+    X[1, cut + 1 :] = torch.randn(X[1, cut + 1 :].shape, generator=gen) * X0.std() * 3
+    found: list[tuple[str, str]] = []
+
+    def post(path: str):
+        def fn(module, args, kwargs, output):
+            Y = output[0] if isinstance(output, tuple) else output
+            if found or not args or not isinstance(Y, torch.Tensor) or Y.dim() != 3 or Y.shape[:2] != (2, L):
+                return
+            if _row_gap(Y, L, cut) <= atol:
+                return
+            names = module._signature_names if module._genesys_semantics else module._z_names
+            keys = [k for k, v in kwargs.items() if (names is None or k in names) and isinstance(v, torch.Tensor)
+                    and v.shape[:1] == (2,) and v.is_floating_point() and _row_gap(v, L, cut) > atol]
+            X_in = args[0]
+            moved = isinstance(X_in, torch.Tensor) and X_in.shape[:2] == (2, L) and _row_gap(X_in, L, cut) > atol
+            block = path.split(".")[1]
+            where = f"{type(module).__name__} ({path}, block {block})"
+            if moved:
+                how = "its input X there has changed already, through a path the single-block tests do not see"
+            elif keys:
+                how = ("it reads " + ", ".join(f"Z[{k!r}]" for k in keys) + ", which an earlier block computed "
+                       "from later positions")
+            else:
+                how = ("its input X and the Z entries it reads are unchanged there, so it reads state kept "
+                       "elsewhere (a module attribute or kwarg_all written by an earlier block) or behaves "
+                       "differently in later blocks (block_loc)")
+            found.append((where, how))
+        return fn
+
+    handles = [m.register_forward_hook(post(f"blocks.{n}"), with_kwargs=True)
+               for n, m in lm.blocks.named_modules() if isinstance(m, GAUBase)]
+    try:
+        with torch.no_grad():
+            run_blocks(lm, X)
+    finally:
+        for h in handles:
+            h.remove()
+    return found[0] if found else None
 
 
 CAUSAL_HINT = ("look for operations that mix positions without a causal mask: means/sums/softmax over the whole "
@@ -177,6 +234,9 @@ def check_causality(probe: Probe) -> CheckResult:
         details["perturbation"][str(L)] = {"cuts": cuts, "leaking_cuts": [c for c, _, _ in leaks]}
         if leaks:
             cut, first, change = min(leaks, key=lambda leak: (leak[1], leak[0]))  # earliest changed output
+            if len(plm.blocks) > 1 and not _single_block_leaks(plm, X0, cut, gen, cfg.perturbation_atol):
+                return _cross_block_failure(plm, X0, L, cut, first, change, gen, cfg.perturbation_atol,
+                                            {**details, "position": first, "cut": cut, "length": L})
             where = _try_localize(plm, X0, cut, gen, cfg.perturbation_atol)
             unit = where.split(" ")[0] if where else None
             msg = (f"not causal: at length {L}, changing the inputs after position {cut} changes the output at "
@@ -188,6 +248,39 @@ def check_causality(probe: Probe) -> CheckResult:
     lengths = " and ".join(str(L) for L in cfg.causality_lengths)
     return CheckResult("causality", "pass", f"causal at every position of sequences of length {lengths} "
                        "(Jacobian) and at every cut tested by perturbation", details=details)
+
+
+def _single_block_leaks(lm: GAULanguageModel, X0: torch.Tensor, cut: int, gen: torch.Generator, atol: float) -> bool:
+    """Whether the perturbation test at `cut` leaks with the first block alone."""
+    try:
+        return bool(perturbation_leaks(lm, X0, [cut], gen, atol, n_block=1))
+    except BaseException as err:
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        return True  # cannot tell: keep the single-block diagnosis
+
+
+def _cross_block_failure(lm: GAULanguageModel, X0: torch.Tensor, L: int, cut: int, first: int, change: float,
+                         gen: torch.Generator, atol: float, details: dict[str, Any]) -> CheckResult:
+    """The failure of a leak that one block does not have and several blocks do."""
+    try:
+        found = localize_cross_block_leak(lm, X0, cut, gen, atol)
+    except BaseException as err:
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        found = None
+    n = len(lm.blocks)
+    msg = (f"not causal across blocks: at length {L}, with {n} blocks, changing the inputs after position {cut} "
+           f"changes the output at position {first} (relative change {change:.2g}), while a single block is "
+           "causal (Jacobian and perturbation tests): the leak appears only across blocks, through state "
+           "carried from one block to the next (Z entries or module attributes, e.g. self.kwarg_all) that is "
+           "computed from later positions")
+    if found:
+        msg += f"; it first shows in unit {found[0]}: {found[1]}"
+    msg += (". Carry only causal per-position state between blocks (e.g. cumulative, not whole-sequence, "
+            "summaries), and never keep state from one call or block in a module attribute")
+    unit = found[0].split(" ")[0] if found else None
+    return CheckResult("causality", "fail", msg, details={**details, "across_blocks": True}, unit=unit)
 
 
 def _batch_gaps(lm: GAULanguageModel, vocab_size: int, L: int, gen: torch.Generator) -> list[float]:

@@ -92,10 +92,11 @@ class Probe:
         return torch.Generator().manual_seed(self.config.seed + offset)
 
 
-def run_blocks(lm: GAULanguageModel, X: torch.Tensor) -> torch.Tensor:
-    """The LM's blocks on continuous inputs X (B, L, D): the token embedding is bypassed."""
+def run_blocks(lm: GAULanguageModel, X: torch.Tensor, n_block: int | None = None) -> torch.Tensor:
+    """The LM's blocks (the first `n_block` of them) on continuous inputs X (B, L, D): the token
+    embedding is bypassed."""
     Z: dict[str, Any] = {}
-    for block in lm.blocks:
+    for block in lm.blocks[:n_block]:
         X, Z = block(X, **Z)
     return X
 
