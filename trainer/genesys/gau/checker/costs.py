@@ -116,6 +116,24 @@ def single_thread():
         torch.set_num_threads(threads)
 
 
+def _time_runs(models: dict[str, torch.nn.Module], ids: torch.Tensor, repeats: int) -> dict[str, list[float]]:
+    """Seconds of `repeats` timed forward+backward runs of each model, interleaved so that load
+    changes hit all models alike."""
+    times: dict[str, list[float]] = {name: [] for name in models}
+    with single_thread():
+        for _ in range(repeats):
+            for name, m in models.items():
+                start = time.perf_counter()
+                train_step(m, ids)
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def _time_ratio(times: dict[str, list[float]]) -> float:
+    """The design's fastest run over the reference's (noise only ever adds time)."""
+    return min(times["design"]) / max(min(times["reference"]), 1e-9)
+
+
 def _verdict(ratio: float, limits: tuple[float, float]) -> str:
     warn, fail = limits
     return "fail" if ratio > fail else "warn" if ratio > warn else "pass"
@@ -142,24 +160,24 @@ def check_efficiency(probe: Probe) -> CheckResult:
     params = count_parameters(model).non_embedding
     ids = torch.randint(0, V, (cfg.efficiency_batch, cfg.efficiency_seq_len + 1), generator=probe.generator(5))
     models = {"design": model, "reference": reference}
-    times: dict[str, list[float]] = {"design": [], "reference": []}
     try:
         memory, flops = {}, {}
         for name, m in models.items():
             m.train()
             # Counting pass, also the warm-up: first-call costs are not the design's.
             memory[name], flops[name] = _measure(m, ids)
-        with single_thread():
-            for _ in range(cfg.efficiency_repeats):  # interleaved, so load changes hit both alike
-                for name, m in models.items():
-                    start = time.perf_counter()
-                    train_step(m, ids)
-                    times[name].append(time.perf_counter() - start)
+        rounds = [_time_runs(models, ids, cfg.efficiency_repeats)]
+        fail_line = cfg.time_ratio[1]
+        # Near the line, noise decides: measure again (bounded) and keep the best measurement.
+        while (fail_line < _time_ratio(min(rounds, key=_time_ratio)) <= fail_line * (1 + cfg.time_remeasure_margin)
+               and len(rounds) <= cfg.efficiency_remeasures):
+            rounds.append(_time_runs(models, ids, cfg.efficiency_repeats))
     except BaseException as err:
         raise describe_exception(err, f"timing a forward+backward at d_model={D}, n_block={n_block}") from None
+    times = min(rounds, key=_time_ratio)
     seconds = {k: min(v) for k, v in times.items()}  # noise (other processes) only ever adds time
     ratios = {
-        "time": seconds["design"] / max(seconds["reference"], 1e-9),
+        "time": _time_ratio(times),
         "memory": memory["design"] / max(memory["reference"], 1),
         "flops": flops["design"] / max(flops["reference"], 1),
     }
@@ -176,9 +194,15 @@ def check_efficiency(probe: Probe) -> CheckResult:
         "seconds": seconds, "times": times, "peak_bytes": memory, "flops": flops,
         "ratios": ratios, "verdicts": verdicts, "limits": limits,
         "batch": cfg.efficiency_batch, "seq_len": cfg.efficiency_seq_len,
+        "time_measurements": [_time_ratio(r) for r in rounds], "remeasured": len(rounds) - 1,
     }
+    remeasured = ""
+    if len(rounds) > 1:
+        measured = ", ".join(f"{_time_ratio(r):.2f}x" for r in rounds)
+        remeasured = (f" (re-measured {len(rounds) - 1} time{'s' if len(rounds) > 2 else ''} near the "
+                      f"{fail_line:g}x line: {measured}; the best counts)")
     summary = (f"vs the {REFERENCE} seed at d_model={D} ({n_block} vs {cfg.efficiency_reference_blocks} blocks, "
-               f"{params:,} vs {target:,} non-embedding params): time {ratios['time']:.2f}x, "
+               f"{params:,} vs {target:,} non-embedding params): time {ratios['time']:.2f}x{remeasured}, "
                f"peak memory {ratios['memory']:.2f}x, FLOPs {ratios['flops']:.2f}x")
     status = "fail" if "fail" in verdicts.values() else "warn" if "warn" in verdicts.values() else "pass"
     if status != "pass":
