@@ -14,7 +14,7 @@ import pytest
 from genesys.api import Design, DesignSpec, DesignTree, ObjectMeta, UnitSpec
 from genesys.gau.checker import costs, quick_config
 from genesys.gau.checker.causality import check_causality
-from genesys.gau.checker.probes import Probe, check_forward, timed
+from genesys.gau.checker.probes import Probe, check_forward, check_gradients, timed
 from genesys.gau.checker.static import UnitAnalyzer
 from genesys.gau.library import library
 from genesys.gau.seeds import tree_from_library
@@ -252,3 +252,50 @@ def test_far_over_the_line_is_not_remeasured(monkeypatch):
     result = run(costs.check_efficiency, planted(), **EFFICIENCY)
     assert len(calls) == 1 and result.status == "fail" and "re-measured" not in result.message
     assert result.details["remeasured"] == 0
+
+
+# -- a parameter used only past the probe length is length-dependent, not dead -------------
+
+# Two position tables: `near` for the first 1,024 positions, `far` only beyond them.
+POSITION_TABLES_INIT = """
+self.near = nn.Parameter(torch.randn(1024, embed_dim, **self.factory_kwargs) * 0.02)
+self.far = nn.Parameter(torch.randn(4096, embed_dim, **self.factory_kwargs) * 0.02)
+"""
+POSITION_TABLES = '''
+def _forward(self, X, **Z):
+    L = X.shape[1]
+    pos = self.near[: min(L, 1024)]
+    if L > 1024:
+        pos = torch.cat([pos, self.far[: L - 1024]])
+    v = self.in_proj(X + pos)
+    n = torch.arange(1, L + 1, dtype=X.dtype).view(1, -1, 1)
+    return self.out_proj(torch.cumsum(v, dim=1) / n)
+'''
+# Read at every length, but multiplied by zero before position 1,024: a zero gradient.
+LATE_GATE = CAUSAL.replace("    v = self.in_proj(X)\n", """    v = self.in_proj(X)
+    late = (torch.arange(X.shape[1]) >= 1024).to(X.dtype).view(1, -1, 1)
+    v = v + late * self.late_bias
+""")
+
+
+@pytest.mark.parametrize("forward, init, name", [
+    (POSITION_TABLES, POSITION_TABLES_INIT, "mixer.far"),
+    (LATE_GATE, "self.late_bias = nn.Parameter(torch.zeros(embed_dim, **self.factory_kwargs))", "mixer.late_bias"),
+], ids=["never-read", "zero-gradient"])
+def test_parameter_used_only_past_the_probe_length_is_length_dependent(forward, init, name):
+    result = run(check_gradients, planted(forward, init))
+    assert result.status == "warn", result.message
+    assert f"used only past 1024 tokens (no gradient on sequences of 1024, a gradient at 2048): {name} (unit " \
+        "Mixer)" in result.message, result.message
+    assert "never used" not in result.message and "stays exactly zero" not in result.message
+    assert result.details["length_dependent"] == {name: {"no_gradient_at": 1024, "gradient_at": 2048}}
+    assert result.details["unused"] == [] and result.details["zero"] == [] and result.unit == "Mixer"
+
+
+def test_dead_parameters_stay_dead_after_the_long_probe():
+    dead = run(check_gradients, planted(init="self.spare = nn.Linear(embed_dim, 4 * embed_dim)"))
+    assert dead.status == "warn" and "never used in the forward pass: mixer.spare.weight" in dead.message
+    assert "used only past" not in dead.message and dead.details["length_dependent"] == {}
+    zero = run(check_gradients, planted(CAUSAL.replace("self.in_proj(X)", "self.in_proj(X) + 0.0 * self.side(X)"),
+                                        "self.side = nn.Linear(embed_dim, embed_dim, **self.factory_kwargs)"))
+    assert zero.status == "fail" and "stays exactly zero" in zero.message

@@ -41,6 +41,9 @@ class CheckConfig:
     perturbation_atol: float = 1e-4  # relative to max |output|
     # gradients: extra optimizer steps before an all-zero gradient counts (zero-init gates)
     gradient_retry_steps: int = 3
+    # Parameters with no gradient on the short probe are probed again at doubling lengths up
+    # to this one: a parameter used only on long sequences is length-dependent, not dead.
+    gradient_long_length: int = 2048
     # stability: real steps on English text (stdlib docstrings) with AdamW
     stability_steps: int = 24
     stability_batch: int = 8

@@ -377,28 +377,94 @@ def _gradient_problems(sorting: _GradientSorting, blocks: torch.nn.Module,
     return problems, first
 
 
+GRADIENT_PROBE_LENGTH = 64  # tokens the gradient check's batches feed the LM
+
+
+def _used_past(lm: GAULanguageModel, named: list[tuple[str, torch.nn.Parameter]], candidates: list[str],
+               start: int, longest: int, seed: int,
+               max_seconds: float) -> tuple[dict[str, tuple[int, int]], str | None]:
+    """Of `candidates` (no gradient at length `start`), those that get a non-zero finite gradient on
+    a longer sequence, probed at doubling lengths up to `longest` (or until one pass takes longer
+    than `max_seconds`): name -> (the last length without a gradient, the first with one). Also
+    why the probing ended early, if it did."""
+    params = dict(named)
+    left = list(candidates)
+    found: dict[str, tuple[int, int]] = {}
+    below, L = start, start * 2
+    while left and below < longest:
+        L = min(L, longest)
+        ids = text_batches(1, 1, L, seed)[0]  # L + 1 tokens: the LM sees L
+        lm.zero_grad(set_to_none=True)
+        start_time = time.perf_counter()
+        try:
+            _lm_loss(lm, ids).backward()
+        except BaseException as err:
+            if isinstance(err, KeyboardInterrupt):
+                raise
+            return found, f"{type(err).__name__} at length {L}: {str(err)[:200]}"
+        elapsed = time.perf_counter() - start_time
+        for name in list(left):
+            g = params[name].grad
+            if g is not None and torch.isfinite(g).all() and (g != 0).any():
+                found[name] = (below, L)
+                left.remove(name)
+        if left and L < longest and elapsed > max_seconds:
+            return found, f"one forward+backward at length {L} took {elapsed:.1f} s; longer lengths not probed"
+        below, L = L, L * 2
+    return found, None
+
+
+def _length_dependent_message(blocks: torch.nn.Module, found: dict[str, tuple[int, int]]) -> str:
+    groups: dict[tuple[int, int], list[str]] = {}
+    for name, span in found.items():
+        groups.setdefault(span, []).append(name)
+    parts = [f"used only past {below} tokens (no gradient on sequences of {below}, a gradient at {L}): "
+             f"{_parameter_listing(blocks, names)}" for (below, L), names in sorted(groups.items())]
+    return ("parameters " + "; ".join(parts) + "; they are length-dependent, not dead (e.g. a position table "
+            "beyond the probe length): the checker's short probes and training on shorter sequences never train "
+            "them")
+
+
 def check_gradients(probe: Probe) -> CheckResult:
     cfg = probe.config
     lm = probe.lm()
     lm.train()
-    batches = text_batches(1 + cfg.gradient_retry_steps, 4, 64, cfg.seed + 3)
+    batches = text_batches(1 + cfg.gradient_retry_steps, 4, GRADIENT_PROBE_LENGTH, cfg.seed + 3)
     used = _used_parameters(lm, batches[0])
     named = list(lm.blocks.named_parameters())
     sorting = _sort_gradients(named, used)
     if sorting.zero and cfg.gradient_retry_steps:
         sorting.zero = _still_zero(lm, named, sorting.zero, batches[1:], cfg.stability_lr)
-    details = {"parameters": len(named), "unused": [_block_relative(n) for n in sorting.unused],
-               "cut_off": [_block_relative(n) for n in sorting.cut + sorting.frozen],
-               "zero": [_block_relative(n) for n in sorting.zero],
-               "nonfinite": [_block_relative(n) for n in sorting.nonfinite]}
+    # No gradient on the probe's length: maybe used only on longer sequences.
+    longer, stopped = _used_past(lm, named, sorting.unused + sorting.zero, GRADIENT_PROBE_LENGTH,
+                                 cfg.gradient_long_length, cfg.seed + 8, cfg.complexity_max_seconds)
+    sorting.unused = [n for n in sorting.unused if n not in longer]
+    sorting.zero = [n for n in sorting.zero if n not in longer]
+    details: dict[str, Any] = {
+        "parameters": len(named), "unused": [_block_relative(n) for n in sorting.unused],
+        "cut_off": [_block_relative(n) for n in sorting.cut + sorting.frozen],
+        "zero": [_block_relative(n) for n in sorting.zero],
+        "nonfinite": [_block_relative(n) for n in sorting.nonfinite],
+        "length_dependent": {_block_relative(n): {"no_gradient_at": below, "gradient_at": L}
+                             for n, (below, L) in longer.items()},
+    }
+    if stopped:
+        details["long_probe_stopped"] = stopped
     problems, first = _gradient_problems(sorting, lm.blocks, cfg.gradient_retry_steps)
     if problems:
         return CheckResult("gradients", "fail", "; ".join(problems), details=details,
                            unit=unit_of(lm.blocks, first) if first else None)
+    warnings = []
     if sorting.unused:
-        return CheckResult("gradients", "warn", f"parameters never used in the forward pass: "
-                           f"{_parameter_listing(lm.blocks, sorting.unused)}; remove them (they waste memory and "
-                           "count towards the size)", details=details, unit=unit_of(lm.blocks, sorting.unused[0]))
+        warnings.append(f"parameters never used in the forward pass: "
+                        f"{_parameter_listing(lm.blocks, sorting.unused)}; remove them (they waste memory and "
+                        "count towards the size)")
+    if longer:
+        warnings.append(_length_dependent_message(lm.blocks, longer))
+    if warnings:
+        first = sorting.unused[0] if sorting.unused else next(iter(longer))
+        return CheckResult("gradients", "warn", "; ".join(warnings), details=details,
+                           unit=unit_of(lm.blocks, first))
     return CheckResult("gradients", "pass", f"all {len(named)} block parameters receive non-zero, finite gradients",
                        details=details)
 
