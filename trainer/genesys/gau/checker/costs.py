@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 import weakref
+from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -116,7 +117,7 @@ def single_thread():
         torch.set_num_threads(threads)
 
 
-def _time_runs(models: dict[str, torch.nn.Module], ids: torch.Tensor, repeats: int) -> dict[str, list[float]]:
+def _time_runs(models: Mapping[str, torch.nn.Module], ids: torch.Tensor, repeats: int) -> dict[str, list[float]]:
     """Seconds of `repeats` timed forward+backward runs of each model, interleaved so that load
     changes hit all models alike."""
     times: dict[str, list[float]] = {name: [] for name in models}

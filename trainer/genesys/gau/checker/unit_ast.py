@@ -6,6 +6,7 @@ a class instantiates and calls, and its CHILDREN_DECLARATIONS. The `format` chec
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 
 
 def chain(node: ast.AST) -> tuple[ast.AST, list[ast.Attribute]]:
@@ -105,7 +106,7 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
            ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
-def _scope_bindings(body: list[ast.AST]) -> set[str]:
+def _scope_bindings(body: Sequence[ast.AST]) -> set[str]:
     """Names a function body binds in its own scope (nested scopes excluded, their names included),
     minus those it declares global or nonlocal."""
     bound: set[str] = set()
@@ -176,7 +177,7 @@ class _LocalNames:
                       *(a.annotation for a in every if a.annotation is not None)]
         for child in outer:
             self.visit(child, scopes)
-        body = node.body if isinstance(node.body, list) else [node.body]
+        body: list[ast.AST] = list(node.body) if isinstance(node.body, list) else [node.body]
         inner = [*scopes, _arg_names(args) | _scope_bindings(body)]
         for child in body:
             self.visit(child, inner)
