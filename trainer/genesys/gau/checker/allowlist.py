@@ -12,8 +12,12 @@ import functools
 import math
 import typing
 
+import einops
+
 MAX_CODE_CHARS = 100_000
-SAFE_STDLIB = {"math": math, "typing": typing, "dataclasses": dataclasses, "functools": functools}
+# Modules unit code may import besides torch: pure computation, no I/O. einops only rearranges
+# tensors (45 of the Genesys paper's designs use it); its submodules (layers, backends) stay out.
+SAFE_MODULES = {"math": math, "typing": typing, "dataclasses": dataclasses, "functools": functools, "einops": einops}
 GAU_NAMES = {"GAUBase", "UnitDecl"}
 
 # Builtins (and module-level dunders) that reach the interpreter, the file system or the caller's frames.

@@ -31,7 +31,7 @@ from genesys.gau.checker.allowlist import (
     FORBIDDEN_TYPING,
     GAU_NAMES,
     MAX_CODE_CHARS,
-    SAFE_STDLIB,
+    SAFE_MODULES,
 )
 from genesys.gau.checker.report import CheckResult
 from genesys.gau.checker.unit_ast import (
@@ -74,11 +74,11 @@ def _is_dunder(name: str) -> bool:
 def _module_allowed(path: str) -> str | None:
     """None when unit code may import `path`, else the reason it may not."""
     parts = path.split(".")
-    if parts[0] in SAFE_STDLIB:
+    if parts[0] in SAFE_MODULES:
         return None if len(parts) == 1 else f"{path} is not an allowed module"
     if parts[0] != "torch":
         return (f"import of {path!r} is not allowed; unit code may import only torch (and its submodules), "
-                "math, typing, dataclasses, functools and `from genesys.gau import GAUBase, UnitDecl`")
+                "math, typing, dataclasses, functools, einops and `from genesys.gau import GAUBase, UnitDecl`")
     return _torch_path_problem(path)
 
 
@@ -113,7 +113,7 @@ def _resolve_static(root: Any, parts: list[str]) -> tuple[Any, int]:
 def _module_object_problem(obj: Any, path: str) -> str | None:
     if isinstance(obj, types.ModuleType):
         name = obj.__name__
-        if name in SAFE_STDLIB or (name.split(".")[0] == "torch" and _torch_path_problem(name) is None):
+        if name in SAFE_MODULES or (name.split(".")[0] == "torch" and _torch_path_problem(name) is None):
             return None
         return f"{path} is the module {name}, which unit code may not use"
     return None
@@ -222,12 +222,12 @@ class UnitAnalyzer:
                 return reason
             obj, _ = _resolve_static(torch, parts[1:])
             return _module_object_problem(obj, path)
-        if top in SAFE_STDLIB:
+        if top in SAFE_MODULES:
             if any(p.startswith("_") for p in parts[1:]):
                 return f"{path} is private; use public names"
             if any(p in FORBIDDEN_TYPING for p in parts[1:]):
                 return f"{path} evaluates strings as code and is not allowed"
-            obj, _ = _resolve_static(SAFE_STDLIB[top], parts[1:])
+            obj, _ = _resolve_static(SAFE_MODULES[top], parts[1:])
             return _module_object_problem(obj, path)
         return None
 
@@ -331,7 +331,7 @@ class UnitAnalyzer:
                 if issubclass(obj, nn.Module):
                     return "module"
                 return "function" if issubclass(obj, torch.autograd.Function) else "other"
-        if parts[0] in SAFE_STDLIB:
+        if parts[0] in SAFE_MODULES:
             return "other"
         return "unknown"
 

@@ -74,7 +74,9 @@ def install_audit_hook(channel: Channel) -> None:
 
 
 def warm_up() -> None:
-    """Trigger torch's lazy imports (optimizer, flop counter) before file access is blocked."""
+    """Trigger torch's lazy imports (optimizer, flop counter) and import the other modules units may use,
+    before file access is blocked."""
+    import einops  # noqa: F401  (unit code imports it from sys.modules)
     import torch
     import torch.nn.functional as F
     from torch.utils.flop_counter import FlopCounterMode
