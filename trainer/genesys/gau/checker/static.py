@@ -122,8 +122,9 @@ def _module_object_problem(obj: Any, path: str) -> str | None:
 class UnitAnalyzer:
     """Collects the problems of one unit's code."""
 
-    def __init__(self, unit: str, code: str, children: list[str], tree_units: set[str], library_units: set[str]):
-        self.unit, self.code, self.children = unit, code, children
+    def __init__(self, unit: str, code: str, children: list[str], tree_units: set[str], library_units: set[str],
+                 semantics: str = "genesys-lm"):
+        self.unit, self.code, self.children, self.semantics = unit, code, children, semantics
         self.tree_units, self.library_units = tree_units, library_units
         self.problems: list[Problem] = []
         self.aliases: dict[str, str] = {}  # local name -> dotted path of what it was imported as
@@ -474,6 +475,10 @@ class UnitAnalyzer:
             self.fail(call, f"child {child} (self.{attr}) is never called; call it in _forward as "
                             f"`Y, Z = self.{attr}(X, **Z)`, or remove it")
         elif not any(any(k.arg is None for k in u.keywords) for u in uses):
+            if self.semantics == "genesys":  # Genesys passes a child's inputs by name; Z is filtered anyway
+                self.fail(uses[0], f"the child {child} is called without **Z: under Genesys semantics it sees "
+                                   "only what the call passes", severity="warn")
+                return
             self.fail(uses[0], f"call the child {child} as `Y, Z = self.{attr}(X, **Z)` so side inputs (Z) "
                                "flow through it")
 
@@ -508,7 +513,8 @@ def design_problems(design: Design) -> list[Problem]:
             problems.append(Problem(name, None, "has no code yet: it runs as an identity placeholder; implement it",
                                     severity))
             continue
-        problems += UnitAnalyzer(name, spec.code, list(spec.children), set(tree.units), library_units).run()
+        problems += UnitAnalyzer(name, spec.code, list(spec.children), set(tree.units), library_units,
+                                 design.spec.semantics).run()
     return problems
 
 

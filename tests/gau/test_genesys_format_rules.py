@@ -1,4 +1,4 @@
-"""Unit code may use einops (pure tensor rearrangement), in the format check and in the checker's sandbox."""
+"""Unit code may use einops, and Genesys semantics relaxes the child-call rule (the format check and the sandbox)."""
 
 from __future__ import annotations
 
@@ -51,3 +51,15 @@ def test_einops_submodules_stay_out():
     result = check_format(with_mlp(REARRANGED_MLP.replace("from einops import rearrange",
                                                           "from einops.layers.torch import Rearrange")))
     assert result.status == "fail" and "einops.layers.torch" in result.message
+
+
+def test_a_child_called_without_z_fails_by_default_and_warns_under_genesys_semantics():
+    design = seed_design("gpt2")
+    tree = design.spec.tree.model_copy(deep=True)
+    tree.units["GPT2Block"].code = tree.units["GPT2Block"].code.replace(
+        "M, Z = self.mlp(H, **Z)", "M, _ = self.mlp(H)")
+    default = design.model_copy(update={"spec": design.spec.model_copy(update={"tree": tree})})
+    genesys = design.model_copy(update={"spec": design.spec.model_copy(update={"tree": tree, "semantics": "genesys"})})
+    assert check_format(default).status == "fail" and "call the child GatedMLP" in check_format(default).message
+    result = check_format(genesys)
+    assert result.status == "warn" and "called without **Z" in result.message
