@@ -109,3 +109,23 @@ def test_the_cli_writes_manifests_tests_and_a_report(tmp_path):
     assert {e.get("design") for e in report} == {"toyblock", None} and any("blocked" in e for e in report)
     missing = CliRunner().invoke(app, ["library", "import-genesys", str(tmp_path / "nowhere"), "--out", str(out)])
     assert missing.exit_code == 2 and "no such file or directory" in missing.output
+
+
+def test_torchtune_modules_map_to_torch_and_a_local_rotary_with_the_same_rotation():
+    from genesys.agents.genesys_import.dependencies import rewrite_torchtune
+
+    code = ("import torch\nimport torch.nn as nn\nfrom torchtune.modules import RotaryPositionalEmbeddings, RMSNorm\n"
+            "\n\nclass Unit:\n    pass\n")
+    out, notes = rewrite_torchtune(code, "Unit")
+    assert "from torch.nn import RMSNorm" in out and "torchtune" not in out.split("class Rotary")[0]
+    assert [n.warning for n in notes] == [True, False]
+    namespace: dict = {}
+    exec(compile(out, "unit", "exec"), namespace)
+    x = torch.randn(2, 5, 3, 8)
+    rotated = namespace["RotaryPositionalEmbeddings"](dim=8)(x)
+    angles = torch.arange(5).float()[:, None] / 10_000 ** (torch.arange(0, 8, 2).float() / 8)
+    pairs = torch.view_as_complex(x.reshape(2, 5, 3, 4, 2))
+    expected = torch.view_as_real(pairs * torch.polar(torch.ones_like(angles), angles)[None, :, None, :]).flatten(3)
+    assert torch.allclose(rotated, expected, atol=1e-5)
+    untouched = "from torchtune.modules import KVCache\n"
+    assert rewrite_torchtune(untouched, "Unit") == (untouched, [])

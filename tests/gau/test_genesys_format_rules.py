@@ -63,3 +63,12 @@ def test_a_child_called_without_z_fails_by_default_and_warns_under_genesys_seman
     assert check_format(default).status == "fail" and "call the child GatedMLP" in check_format(default).message
     result = check_format(genesys)
     assert result.status == "warn" and "called without **Z" in result.message
+
+
+def test_a_helper_module_fails_by_default_and_warns_under_genesys_semantics():
+    helper = "\n\nclass Scale(nn.Module):\n    def forward(self, x):\n        return x * 0.5\n"
+    design = with_mlp(REARRANGED_MLP + helper)
+    genesys = design.model_copy(update={"spec": design.spec.model_copy(update={"semantics": "genesys"})})
+    assert check_format(design).status == "fail" and "class Scale subclasses nn.Module" in check_format(design).message
+    result = check_format(genesys)
+    assert result.status == "warn" and "class Scale is a helper nn.Module" in result.message

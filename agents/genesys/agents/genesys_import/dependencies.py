@@ -4,7 +4,8 @@
 - `transformers.activations.ACT2FN`: a table of the same activations from torch, in the unit;
 - an optional-kernel import inside try/except (causal_conv1d, flash_attn, ...): the except branch,
   i.e. the torch fallback the unit already has;
-- `torchtune.modules.RMSNorm`: torch.nn.RMSNorm (same arguments by position; a warning);
+- `torchtune.modules.RMSNorm`: torch.nn.RMSNorm (same arguments by position; a warning), and its
+  RotaryPositionalEmbeddings: a local module with the same interface and behaviour;
 - `torch.utils._pytree.tree_map` (private torch API): a small function over dicts, lists and tuples.
 Everything else is left for the format check to accept or refuse by name.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import ast
 
-from genesys.agents.genesys_import.rewrite import Note, edit_spans, parse_unit
+from genesys.agents.genesys_import.rewrite import Note, parse_unit
 
 ACTIVATIONS = '''ACT2FN = {  # transformers' activation table, from torch
     "gelu": F.gelu,
@@ -96,17 +97,50 @@ def rewrite_optional_kernels(code: str, unit: str) -> tuple[str, list[Note]]:
                                                                        "its torch fallback is used")]
 
 
+ROTARY = '''class RotaryPositionalEmbeddings(nn.Module):  # torchtune's rotary embedding, written for genesys-lm
+    """Rotates adjacent channel pairs of x (batch, seq, heads, head_dim) by position * base^(-2i/dim)."""
+
+    def __init__(self, dim, max_seq_len=4096, base=10_000):
+        super().__init__()
+        self.dim, self.base = dim, base
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2)[: dim // 2].float() / dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def forward(self, x, *, input_pos=None):
+        seq_len = x.size(1)
+        pos = torch.arange(seq_len, device=x.device) if input_pos is None else input_pos
+        angles = pos.float()[..., None] * self.inv_freq.to(x.device)
+        cos = angles.cos().view(-1, seq_len, 1, self.dim // 2)
+        sin = angles.sin().view(-1, seq_len, 1, self.dim // 2)
+        pairs = x.float().reshape(*x.shape[:-1], -1, 2)
+        even, odd = pairs[..., 0], pairs[..., 1]
+        rotated = torch.stack([even * cos - odd * sin, odd * cos + even * sin], dim=-1)
+        return rotated.flatten(3).type_as(x)
+'''
+
+
 def rewrite_torchtune(code: str, unit: str) -> tuple[str, list[Note]]:
+    """torchtune.modules' RMSNorm -> torch.nn.RMSNorm; its RotaryPositionalEmbeddings -> a local module."""
     module = parse_unit(code, unit)
-    edits = []
     for node in module.body:
-        if isinstance(node, ast.ImportFrom) and node.module == "torchtune.modules" \
-                and [a.name for a in node.names] == ["RMSNorm"] and node.lineno == node.end_lineno:
-            edits.append((node.lineno, node.col_offset, node.end_col_offset or 0, "from torch.nn import RMSNorm"))
-    if not edits:
-        return code, []
-    return edit_spans(code, edits), [Note(unit, "dependency", "torchtune RMSNorm -> torch.nn.RMSNorm (same positional "
-                                                         "arguments; check keyword ones)", warning=True)]
+        if not (isinstance(node, ast.ImportFrom) and node.module == "torchtune.modules"):
+            continue
+        names = {a.name for a in node.names}
+        if names - {"RMSNorm", "RotaryPositionalEmbeddings"} or any(a.asname for a in node.names):
+            return code, []  # left for the format check to name
+        assert node.end_lineno is not None
+        lines = ["from torch.nn import RMSNorm"] if "RMSNorm" in names else []
+        code = _replace_statements(code, [(node.lineno, node.end_lineno, "\n".join(lines))])
+        notes = []
+        if "RMSNorm" in names:
+            notes.append(Note(unit, "dependency", "torchtune RMSNorm -> torch.nn.RMSNorm (same positional "
+                                                  "arguments; check keyword ones)", warning=True))
+        if "RotaryPositionalEmbeddings" in names:
+            code = code.rstrip("\n") + "\n\n\n" + ROTARY
+            notes.append(Note(unit, "dependency", "torchtune RotaryPositionalEmbeddings -> a local module with "
+                                                  "its behaviour (a helper module: Genesys semantics)"))
+        return code, notes
+    return code, []
 
 
 TREE_MAP = '''def tree_map(fn, tree):  # torch.utils._pytree.tree_map over dicts, lists and tuples
