@@ -7,94 +7,14 @@ and a parameter used only on long sequences.
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
-from genesys.api import Design, DesignSpec, DesignTree, ObjectMeta, UnitSpec
-from genesys.gau.checker import costs, quick_config
+from genesys.gau.checker import costs
 from genesys.gau.checker.causality import check_causality
-from genesys.gau.checker.probes import Probe, check_forward, check_gradients, timed
+from genesys.gau.checker.probes import check_forward, check_gradients
 from genesys.gau.checker.static import UnitAnalyzer
 from genesys.gau.library import library
-from genesys.gau.seeds import tree_from_library
-
-BLOCK = '''
-from genesys.gau import GAUBase, UnitDecl
-
-
-class FixBlock(GAUBase):
-    """Pre-norm block: X + Mixer(RMSNorm(X)), then X + GatedMLP(RMSNorm(X))."""
-
-    def __init__(self, embed_dim, block_loc, kwarg_all, device=None, dtype=None, **kwargs):
-        self.factory_kwargs = {"device": device, "dtype": dtype}
-        super().__init__(embed_dim, block_loc, kwarg_all)
-        self.norm1 = RMSNorm(embed_dim=embed_dim, block_loc=block_loc, kwarg_all=kwarg_all,
-                             **self.factory_kwargs, **kwarg_all)
-        self.mixer = Mixer(embed_dim=embed_dim, block_loc=block_loc, kwarg_all=kwarg_all,
-                           **self.factory_kwargs, **kwarg_all)
-        self.norm2 = RMSNorm(embed_dim=embed_dim, block_loc=block_loc, kwarg_all=kwarg_all,
-                             **self.factory_kwargs, **kwarg_all)
-        self.mlp = GatedMLP(embed_dim=embed_dim, block_loc=block_loc, kwarg_all=kwarg_all,
-                            **self.factory_kwargs, **kwarg_all)
-
-    def _forward(self, X, **Z):
-        H, Z = self.norm1(X, **Z)
-        A, Z = self.mixer(H, **Z)
-        X = X + A
-        H, Z = self.norm2(X, **Z)
-        M, Z = self.mlp(H, **Z)
-        return X + M, Z
-
-
-CHILDREN_DECLARATIONS = [UnitDecl(unitname="Mixer"), UnitDecl(unitname="RMSNorm"), UnitDecl(unitname="GatedMLP")]
-'''
-
-MIXER = '''
-import torch
-from torch import nn
-
-from genesys.gau import GAUBase, UnitDecl
-
-
-class Mixer(GAUBase):
-    """A causal running mean, planted with one of the patterns under test."""
-
-    def __init__(self, embed_dim, block_loc, kwarg_all, device=None, dtype=None, **kwargs):
-        self.factory_kwargs = {"device": device, "dtype": dtype}
-        super().__init__(embed_dim, block_loc, kwarg_all)
-        self.in_proj = nn.Linear(embed_dim, embed_dim, bias=False, **self.factory_kwargs)
-        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=False, **self.factory_kwargs)
-INIT
-FORWARD
-
-CHILDREN_DECLARATIONS = []
-'''
-
-CAUSAL = '''
-def _forward(self, X, **Z):
-    v = self.in_proj(X)
-    n = torch.arange(1, X.shape[1] + 1, dtype=X.dtype).view(1, -1, 1)
-    return self.out_proj(torch.cumsum(v, dim=1) / n)
-'''
-
-
-def mixer(forward: str = CAUSAL, init: str = "") -> str:
-    return (MIXER.replace("INIT", textwrap.indent(textwrap.dedent(init).strip(), " " * 8))
-            .replace("FORWARD", textwrap.indent(textwrap.dedent(forward).strip(), " " * 4)))
-
-
-def planted(forward: str = CAUSAL, init: str = "") -> Design:
-    units = {**tree_from_library("GatedMLP").units, **tree_from_library("RMSNorm").units}
-    units["FixBlock"] = UnitSpec(children=["Mixer", "RMSNorm", "GatedMLP"], code=BLOCK)
-    units["Mixer"] = UnitSpec(code=mixer(forward, init))
-    tree = DesignTree(root="FixBlock", units=units)
-    return Design(metadata=ObjectMeta(name="genesys-fixes"), spec=DesignSpec(tree=tree))
-
-
-def run(check, design: Design, **config):
-    return timed(check.__name__.removeprefix("check_"), check)(Probe(design, quick_config(**config)))
-
+from planted_designs import CAUSAL, mixer, planted, run
 
 # -- an argument named `input` is not the builtin -----------------------------------------
 
