@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from benchmark_scripts import load_benchmark
 from llm_session_fixtures import CHANNEL_GATE, GATED_MLP_WITH_GATE, code, observation, proposal, review
 from scripted_llm import CANARY_KEY, ScriptedLLM
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "design_validity.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("design_validity", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("design_validity")
 
 
 def test_the_benchmark_counts_valid_designs_per_mode(bench, monkeypatch):

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from benchmark_scripts import load_benchmark
 from genesys_layouts import NORM, implementation_json
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "genesys_rank_agreement.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("genesys_rank_agreement", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("genesys_rank_agreement")
 
 
 def test_spearman_matches_known_values(bench):

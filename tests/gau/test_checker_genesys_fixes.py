@@ -14,7 +14,7 @@ from genesys.gau.checker.causality import check_causality
 from genesys.gau.checker.probes import check_forward, check_gradients
 from genesys.gau.checker.static import UnitAnalyzer
 from genesys.gau.library import library
-from planted_designs import CAUSAL, mixer, planted, run
+from planted_designs import CAUSAL, DETACH_LEAK, mixer, planted, run
 
 # -- an argument named `input` is not the builtin -----------------------------------------
 
@@ -101,13 +101,6 @@ def _forward(self, X, **Z):
     else:
         Y = Y + self.kwarg_all["summary"]
     return Y
-'''
-DETACH_LEAK = '''
-def _forward(self, X, **Z):
-    v = self.in_proj(X)
-    n = torch.arange(1, X.shape[1] + 1, dtype=X.dtype).view(1, -1, 1)
-    future = v.flip(1).cumsum(1).flip(1).detach()  # BUG: suffix sums, hidden from gradients
-    return self.out_proj(torch.cumsum(v, dim=1) / n + 0.1 * future / n.flip(1))
 '''
 
 

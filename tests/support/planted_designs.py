@@ -76,6 +76,15 @@ def _forward(self, X, **Z):
     return self.out_proj(torch.cumsum(v, dim=1) / n)
 '''
 
+# A leak through the future that a .detach() hides from the gradient probes.
+DETACH_LEAK = '''
+def _forward(self, X, **Z):
+    v = self.in_proj(X)
+    n = torch.arange(1, X.shape[1] + 1, dtype=X.dtype).view(1, -1, 1)
+    future = v.flip(1).cumsum(1).flip(1).detach()  # BUG: suffix sums, hidden from gradients
+    return self.out_proj(torch.cumsum(v, dim=1) / n + 0.1 * future / n.flip(1))
+'''
+
 
 def mixer(forward: str = CAUSAL, init: str = "", header: str = "") -> str:
     return (MIXER.replace("HEADER", header)

@@ -21,7 +21,7 @@ from genesys.gau.checker.costs import LiveTensorBytes, check_complexity, check_e
 from genesys.gau.checker.probes import check_forward, check_gradients, check_init, check_stability
 from genesys.gau.checker.runner import run_checks
 from genesys.gau.checker.sandbox import child_env, run_sandboxed
-from planted_designs import CAUSAL, planted, run
+from planted_designs import CAUSAL, DETACH_LEAK, planted, run
 
 # -- init ---------------------------------------------------------------------------------
 
@@ -98,13 +98,6 @@ def _forward(self, X, **Z):
     y = (before[:, :, None, :] + intra).reshape(B, -1, D)[:, :L]
     n = torch.arange(1, L + 1, dtype=X.dtype).view(1, -1, 1)
     return self.out_proj(y / n)
-'''
-DETACH_LEAK = '''
-def _forward(self, X, **Z):
-    v = self.in_proj(X)
-    n = torch.arange(1, X.shape[1] + 1, dtype=X.dtype).view(1, -1, 1)
-    future = v.flip(1).cumsum(1).flip(1).detach()  # BUG: suffix sums, hidden from gradients
-    return self.out_proj(torch.cumsum(v, dim=1) / n + 0.1 * future / n.flip(1))
 '''
 ONE_POSITION_LEAK = '''
 def _forward(self, X, **Z):
