@@ -66,16 +66,23 @@ def rewrite_logging(code: str, unit: str) -> tuple[str, list[Note]]:
     return _replace_statements(code, spans), [Note(unit, "dependency", "transformers logging and its logger removed")]
 
 
+def _import_of(code: str, unit: str, module_name: str, name: str) -> ast.ImportFrom | None:
+    """The top-level `from module_name import name` statement of a unit, if it has exactly that."""
+    for node in parse_unit(code, unit).body:
+        if isinstance(node, ast.ImportFrom) and node.module == module_name \
+                and [a.name for a in node.names] == [name]:
+            return node
+    return None
+
+
 def rewrite_activations(code: str, unit: str) -> tuple[str, list[Note]]:
-    module = parse_unit(code, unit)
-    for node in module.body:
-        if isinstance(node, ast.ImportFrom) and node.module == "transformers.activations" \
-                and [a.name for a in node.names] == ["ACT2FN"]:
-            assert node.end_lineno is not None
-            text = "import functools\n\nimport torch\nimport torch.nn.functional as F\n\n" + ACTIVATIONS
-            code = _replace_statements(code, [(node.lineno, node.end_lineno, text)])
-            return code, [Note(unit, "dependency", "transformers ACT2FN -> the same activations from torch")]
-    return code, []
+    node = _import_of(code, unit, "transformers.activations", "ACT2FN")
+    if node is None:
+        return code, []
+    assert node.end_lineno is not None
+    text = "import functools\n\nimport torch\nimport torch.nn.functional as F\n\n" + ACTIVATIONS
+    code = _replace_statements(code, [(node.lineno, node.end_lineno, text)])
+    return code, [Note(unit, "dependency", "transformers ACT2FN -> the same activations from torch")]
 
 
 def rewrite_optional_kernels(code: str, unit: str) -> tuple[str, list[Note]]:
@@ -153,15 +160,13 @@ TREE_MAP = '''def tree_map(fn, tree):  # torch.utils._pytree.tree_map over dicts
 
 
 def rewrite_tree_map(code: str, unit: str) -> tuple[str, list[Note]]:
-    module = parse_unit(code, unit)
-    for node in module.body:
-        if isinstance(node, ast.ImportFrom) and node.module == "torch.utils._pytree" \
-                and [a.name for a in node.names] == ["tree_map"]:
-            assert node.end_lineno is not None
-            code = _replace_statements(code, [(node.lineno, node.end_lineno, "")])
-            return code.rstrip("\n") + "\n\n\n" + TREE_MAP, [
-                Note(unit, "dependency", "torch.utils._pytree.tree_map (private API) -> a local tree_map")]
-    return code, []
+    node = _import_of(code, unit, "torch.utils._pytree", "tree_map")
+    if node is None:
+        return code, []
+    assert node.end_lineno is not None
+    code = _replace_statements(code, [(node.lineno, node.end_lineno, "")])
+    return code.rstrip("\n") + "\n\n\n" + TREE_MAP, [
+        Note(unit, "dependency", "torch.utils._pytree.tree_map (private API) -> a local tree_map")]
 
 
 def rewrite_dependencies(code: str, unit: str) -> tuple[str, list[Note]]:
