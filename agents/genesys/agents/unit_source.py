@@ -54,6 +54,12 @@ def _declared_unitname_nodes(tree: ast.Module) -> list[ast.Constant]:
     return found
 
 
+def _columns(node: ast.expr) -> tuple[int, int, int]:
+    """(line, start byte, end byte) of a node that sits on one line."""
+    assert node.end_col_offset is not None
+    return node.lineno, node.col_offset, node.end_col_offset
+
+
 def rename_units(code: str, mapping: dict[str, str]) -> str:
     """Rename whole identifiers `old -> new` at once (swaps allowed), plus the matching
     `unitname` entries of CHILDREN_DECLARATIONS. Raises SourceEditError if a new name
@@ -69,10 +75,10 @@ def rename_units(code: str, mapping: dict[str, str]) -> str:
     edits: list[tuple[int, int, int, str | None]] = []  # (line, start byte, end byte, new text)
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in mapping:
-            edits.append((node.lineno, node.col_offset, node.end_col_offset, mapping[node.id]))
+            edits.append((*_columns(node), mapping[node.id]))
     for node in _declared_unitname_nodes(tree):
         if node.value in mapping and node.lineno == node.end_lineno:
-            edits.append((node.lineno, node.col_offset, node.end_col_offset, None))
+            edits.append((*_columns(node), None))
     lines = code.splitlines(keepends=True)
     # AST offsets count UTF-8 bytes; edit each line as bytes, right to left.
     for lineno, start, end, text in sorted(edits, key=lambda e: e[:3], reverse=True):
@@ -105,10 +111,8 @@ def rename_class(code: str, old: str, new: str) -> str:
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 
 
-def _constant(node: ast.AST | None) -> Any:
+def _constant(node: ast.expr) -> Any:
     """The value of a literal default (`64`, `8 / 3`, `-1.0`, `True`), or raise ValueError."""
-    if node is None:
-        raise ValueError("no default")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         return _BINARY[type(node.op)](_constant(node.left), _constant(node.right))
     return ast.literal_eval(node)
@@ -134,7 +138,7 @@ def _read_init_defaults(code: str, unit: str) -> dict[str, Any]:
                     args = fn.args
                     positional = args.posonlyargs + args.args
                     pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True))
-                    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)]
+                    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
                     out: dict[str, Any] = {}
                     for arg, default in pairs:
                         try:
@@ -158,7 +162,7 @@ def same_value(a: Any, b: Any) -> bool:
 def z_keys(code: str) -> set[str]:
     """String keys the code reads or writes in Z-like dicts: `Z["q"]`, `Z.get("attn_bias")`,
     `{"attn_bias": ...}`. Used to tell whether a parent consumes what a position unit writes."""
-    keys: set[str] = set()
+    keys: set[object] = set()
     for node in ast.walk(ast.parse(code)):
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
             keys.add(node.slice.value)
@@ -172,7 +176,7 @@ def z_keys(code: str) -> set[str]:
 
 def written_z_keys(code: str) -> set[str]:
     """Keys of the dict literals a unit returns (`return X, {"attn_bias": ...}`)."""
-    keys: set[str] = set()
+    keys: set[object] = set()
     for node in ast.walk(ast.parse(code)):
         if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple):
             for elt in node.value.elts:

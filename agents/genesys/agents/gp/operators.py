@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from genesys.agents.fingerprint import inherited, tree_fingerprint
@@ -63,14 +64,14 @@ def _design(name: str, operation: str, parents: Sequence[Design], tree: DesignTr
 
 
 def _replace_options(tree: DesignTree) -> list[Callable[[], Edit]]:
-    options = []
+    options: list[Callable[[], Edit]] = []
     for name in tree.reachable():
         role = role_of(name)
         if role is None or name not in tree.units or is_wrapper(library()[name]):
             continue
         for unit in candidates(role):
             if unit.name != name:
-                options.append(lambda t=name, u=unit.name: _replace(tree, t, u))
+                options.append(partial(_replace, tree, name, unit.name))
     return options
 
 
@@ -82,7 +83,7 @@ def _replace(tree: DesignTree, target: str, new: str) -> Edit:
 
 
 def _hyperparameter_options(tree: DesignTree) -> list[Callable[[], Edit]]:
-    options = []
+    options: list[Callable[[], Edit]] = []
     for name in tree.reachable():
         unit, spec = library().get(name), tree.units.get(name)
         if unit is None or spec is None or not unit.search_space:
@@ -94,8 +95,7 @@ def _hyperparameter_options(tree: DesignTree) -> list[Callable[[], Edit]]:
             current = spec.args.get(param, defaults[param])
             for value in values:
                 if not same_value(value, current):
-                    options.append(lambda n=name, p=param, v=value, c=current, d=defaults[param]:
-                                   _set_arg(tree, n, p, c, v, d))
+                    options.append(partial(_set_arg, tree, name, param, current, value, defaults[param]))
     return options
 
 
@@ -110,14 +110,14 @@ def _set_arg(tree: DesignTree, name: str, param: str, current: Any, value: Any, 
 
 
 def _insert_options(tree: DesignTree) -> list[Callable[[], Edit]]:
-    options = []
+    options: list[Callable[[], Edit]] = []
     for name in tree.reachable():
         role = role_of(name)
         if name == tree.root or role is None or name not in tree.units:
             continue
         for wrapper in candidates(role, wrappers=True):
             if is_wrapper(wrapper) and wrapper.name not in tree.units:
-                options.append(lambda t=name, w=wrapper.name: _insert(tree, t, w))
+                options.append(partial(_insert, tree, name, wrapper.name))
     return options
 
 
@@ -131,14 +131,14 @@ def _insert(tree: DesignTree, target: str, wrapper: str) -> Edit:
 
 
 def _remove_options(tree: DesignTree) -> list[Callable[[], Edit]]:
-    options = []
+    options: list[Callable[[], Edit]] = []
     for name in tree.reachable():
         unit, spec = library().get(name), tree.units.get(name)
         if name == tree.root or unit is None or spec is None or not is_wrapper(unit):
             continue
         inner = [c for c in spec.children if role_of(c) == unit.role and c in tree.units]
         if len(inner) == 1:
-            options.append(lambda w=name, i=inner[0]: _remove(tree, w, i))
+            options.append(partial(_remove, tree, name, inner[0]))
     return options
 
 
@@ -179,21 +179,21 @@ def _graft_options(tree: DesignTree, donor: Design) -> list[tuple[str, Callable[
     """(role, graft) pairs: each same-role subtree of `donor` in place of one of `tree`'s,
     and the donor's block wired around `tree`'s units."""
     other = donor.spec.tree
-    options = []
+    options: list[tuple[str, Callable[[], Edit]]] = []
     for source in other.reachable():
         role = role_of(source)
         if role is None or source not in other.units:
             continue
         if source == other.root:
             if role_of(tree.root) == "block":
-                options.append((role, lambda s=source: _layout(tree, other, s, donor.name)))
+                options.append((role, partial(_layout, tree, other, source, donor.name)))
             continue
         incoming = subtree(other.units, source)
         for target in tree.reachable():
             if target != tree.root and role_of(target) == role and target in tree.units:
                 if target == source and subtree(tree.units, target) == incoming:
                     continue  # the same unit: nothing to swap
-                options.append((role, lambda t=target, i=incoming: _swap(tree, t, i, donor.name)))
+                options.append((role, partial(_swap, tree, target, incoming, donor.name)))
     return options
 
 
